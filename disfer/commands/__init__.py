@@ -1,0 +1,1 @@
+"""CLI sub-commands, one module per area; each is thin glue over functions in `disfer`."""

@@ -1,0 +1,5 @@
+"""CLI commands of this area (not yet written)."""
+
+
+def register(sub) -> None:
+    return None

@@ -1,0 +1,199 @@
+"""The DuckDB store: the only module that opens connections.
+
+DuckDB admits one writing *process* per file, so a running dashboard and the CLI must take turns:
+connections live only as long as one operation, and opening retries on a lock conflict until
+DISFER_LOCK_TIMEOUT seconds (default 60) have passed, then names the process that holds the file.
+Within one process all connections share one database instance (DuckDB's instance cache), so
+threads write concurrently; a write-write conflict on the same row is retried too.
+
+Every write goes through `Store.write()`: one transaction, committed whole or rolled back, and it
+bumps a change counter that the dashboard uses as its cache key.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from disfer.errors import StoreError, StoreLockedError
+
+DEFAULT_DB = Path("data") / "disfer.duckdb"
+_LOCK_HINT = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+# One migration pass per path and process; later opens skip straight to work.
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+def default_db_path() -> Path:
+    return Path(os.environ.get("DISFER_DB") or DEFAULT_DB)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every file in disfer/sql/migrations, in order."""
+    folder = resources.files("disfer") / "sql" / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        m = re.match(r"(\d+)_(.+)\.sql$", entry.name)
+        if m:
+            found.append((int(m.group(1)), m.group(2), entry.read_text()))
+    return sorted(found)
+
+
+def latest_version() -> int:
+    return migrations()[-1][0]
+
+
+def _is_lock_conflict(err: Exception) -> bool:
+    return isinstance(err, duckdb.IOException) and "lock" in str(err).lower()
+
+
+def _is_write_conflict(err: Exception) -> bool:
+    text = str(err).lower()
+    return isinstance(err, duckdb.TransactionException) or "conflict" in text
+
+
+class Store:
+    """A handle on one store file. Cheap to create; holds no connection between operations."""
+
+    def __init__(self, path: str | Path | None = None, lock_timeout: float | None = None):
+        self.path = Path(path) if path is not None else default_db_path()
+        self.lock_timeout = (float(os.environ.get("DISFER_LOCK_TIMEOUT", "60"))
+                             if lock_timeout is None else lock_timeout)
+
+    # -- connections -------------------------------------------------------------------------
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as err:
+                text = str(err)
+                if "not a valid DuckDB database file" in text:
+                    raise StoreError(f"{self.path}: not a DuckDB store") from None
+                if not _is_lock_conflict(err):
+                    raise StoreError(f"{self.path}: cannot open store: {text}") from None
+                if time.monotonic() >= deadline:
+                    m = _LOCK_HINT.search(text)
+                    who = f"process {m.group('pid')} ({m.group('exe')})" if m else "another process"
+                    raise StoreLockedError(
+                        f"{self.path}: store is busy: {who} has held it for more than "
+                        f"{self.lock_timeout:g} s; close it or raise DISFER_LOCK_TIMEOUT"
+                    ) from None
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 1.6, 0.5)
+            except duckdb.Error as err:
+                raise StoreError(f"{self.path}: cannot open store: {err}") from None
+
+    @contextmanager
+    def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._open()
+        try:
+            self._ensure_schema(con)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for queries; nothing it does is committed on purpose."""
+        with self._connection() as con:
+            yield con
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction: everything in the block lands, or (on any exception) nothing does.
+
+        The block may run more than once when a concurrent writer in this process touched the same
+        rows (DuckDB's optimistic concurrency); use `write_retrying` for that, which re-runs a
+        function. This context manager itself does not retry the block.
+        """
+        with self._connection() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("UPDATE store_state SET change_counter = change_counter + 1")
+                con.execute("COMMIT")
+            except BaseException:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+
+    def write_retrying(self, fn, *args, **kwargs):
+        """Run fn(con, *args, **kwargs) in one transaction, retrying on a write-write conflict."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.005
+        while True:
+            try:
+                with self.write() as con:
+                    return fn(con, *args, **kwargs)
+            except duckdb.Error as err:
+                if not _is_write_conflict(err) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 1.5, 0.2)
+
+    # -- schema ------------------------------------------------------------------------------
+    def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
+        st = os.stat(self.path)
+        # Keyed on the inode too: a store deleted and re-created in this process is migrated again.
+        key = f"{self.path.resolve()}:{st.st_dev}:{st.st_ino}"
+        if key in _migrated:
+            return
+        with _migrate_lock:
+            if key in _migrated:
+                return
+            upgrade(con, self.path)
+            _migrated.add(key)
+
+    def schema_version(self) -> int:
+        with self.read() as con:
+            return int(con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
+
+    def change_counter(self) -> int:
+        """Bumped by every committed write; the dashboard's cache key."""
+        with self.read() as con:
+            return int(con.execute("SELECT change_counter FROM store_state").fetchone()[0])
+
+
+def upgrade(con: duckdb.DuckDBPyConnection, path: Path | str = "store") -> int:
+    """Apply every migration newer than the store's recorded version, each in one transaction."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+    )
+    con.execute("CREATE TABLE IF NOT EXISTS store_state (change_counter BIGINT NOT NULL)")
+    if con.execute("SELECT count(*) FROM store_state").fetchone()[0] == 0:
+        con.execute("INSERT INTO store_state VALUES (0)")
+    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+    known = migrations()
+    if current > known[-1][0]:
+        raise StoreError(f"{path}: store has schema version {current}, newer than this DisFER Studio "
+                         f"({known[-1][0]}); upgrade the software")
+    for version, name, sql in known:
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        current = version
+    return current
