@@ -1,5 +1,6 @@
 """The dashboard's shared frame: the store handle, the cache keyed on the store's change counter,
-the demo banner and small export helpers. Pages import this; nothing in disfer/ does.
+the demo banner, the empty-state message, export buttons and face images. Pages import this;
+nothing in disfer/ does.
 """
 
 from __future__ import annotations
@@ -7,9 +8,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from disfer.store import Store, default_db_path
+
+DEMO_BANNER = "demo data: synthetic faces and a simulated crowd"
+
+# What to run to fill an empty store, shown wherever a page has nothing to draw.
+HOW_TO_LOAD = """\
+**Try it with the demo study** (synthetic faces and a simulated crowd, about a minute):
+
+```
+disfer demo
+```
+
+**Or load real data:**
+
+```
+disfer ingest fer2013 fer2013.csv          # or: disfer ingest folder faces/
+disfer build --per-class 12                # 10 versions of each source face
+disfer playlists                           # playlists for the crowd study
+disfer votes import votes.csv              # the crowd's answers
+disfer predict --model minixception        # a model's predictions
+```
+
+The dashboard reads `$DISFER_DB` (default `data/disfer.duckdb`); pages refresh when the store changes.
+"""
 
 
 @st.cache_resource
@@ -34,3 +60,105 @@ def cached(fn: Callable, *args, **kwargs) -> Any:
     counter = store.change_counter()
     return _cached_call(fn, f"{fn.__module__}.{fn.__qualname__}", str(store.path), counter,
                         args, tuple(sorted(kwargs.items())))
+
+
+# -- the frame every page shares ------------------------------------------------------------------
+def _study_facts(store: Store) -> dict:
+    """Row counts that decide whether a page has anything to show, and the study kind."""
+    with store.read() as con:
+        kind = con.execute("SELECT value FROM study_meta WHERE key = 'study_kind'").fetchone()
+        stimuli, votes, predictions = con.execute(
+            "SELECT (SELECT count(*) FROM stimuli), (SELECT count(*) FROM votes),"
+            " (SELECT count(*) FROM predictions)").fetchone()
+    return {"study_kind": kind[0] if kind else None, "stimuli": int(stimuli), "votes": int(votes),
+            "predictions": int(predictions)}
+
+
+def page_header(title: str, caption: str | None = None) -> dict:
+    """Title, demo banner and the study's basic facts (stimuli, votes, predictions, study_kind)."""
+    st.title(title)
+    facts = cached(_study_facts)
+    if facts["study_kind"] == "demo":
+        st.warning(DEMO_BANNER, icon=":material/science:")
+    if caption:
+        st.caption(caption)
+    return facts
+
+
+def empty_state(what: str, how: str = HOW_TO_LOAD) -> None:
+    """Say what is missing and how to load it, then end the page run."""
+    st.info(f"{what}", icon=":material/info:")
+    st.markdown(how)
+    st.stop()
+
+
+def require(facts: dict, *needs: str) -> None:
+    """Stop the page with an empty-state message unless the store holds every `need`."""
+    if facts["stimuli"] == 0:
+        empty_state("This store holds no study yet: no stimuli to show.")
+    if "votes" in needs and facts["votes"] == 0:
+        empty_state("No crowd votes in this store yet: this page needs them.",
+                    "Import the study's answers with `disfer votes import votes.csv` "
+                    "(or build the demo with `disfer demo`).")
+    if "predictions" in needs and facts["predictions"] == 0:
+        empty_state("No model predictions in this store yet: this page needs them.",
+                    "Run a model over the stimuli with `disfer predict --model minixception`, or "
+                    "import predictions with `disfer predictions import preds.csv --model NAME`.")
+    if "votes_or_predictions" in needs and facts["votes"] == 0 and facts["predictions"] == 0:
+        empty_state("Neither crowd votes nor model predictions in this store yet.",
+                    "Import votes with `disfer votes import votes.csv` or run "
+                    "`disfer predict --model minixception`.")
+
+
+# -- export buttons -------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=64)
+def _render(spec: str, fmt: str) -> bytes:
+    import vl_convert as vlc
+
+    if fmt == "png":
+        return vlc.vegalite_to_png(spec, scale=2)
+    return vlc.vegalite_to_svg(spec).encode()
+
+
+def show_chart(chart, name: str, key: str | None = None) -> None:
+    """Draw an Altair chart with PNG and SVG downloads, rendered only when a button is pressed."""
+    st.altair_chart(chart, use_container_width=False)
+    spec = chart.to_json()
+    left, right, _ = st.columns([1, 1, 6])
+    left.download_button("PNG", data=lambda: _render(spec, "png"), file_name=f"{name}.png",
+                         mime="image/png", key=f"png-{key or name}", icon=":material/image:")
+    right.download_button("SVG", data=lambda: _render(spec, "svg"), file_name=f"{name}.svg",
+                          mime="image/svg+xml", key=f"svg-{key or name}", icon=":material/draw:")
+
+
+def show_table(table: pd.DataFrame, name: str, key: str | None = None, **kwargs) -> None:
+    """A table with a CSV download of exactly what is shown."""
+    st.dataframe(table, hide_index=True, **kwargs)
+    st.download_button("CSV", data=lambda: table.to_csv(index=False).encode(),
+                       file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key or name}",
+                       icon=":material/table:")
+
+
+# -- faces ----------------------------------------------------------------------------------------
+def face_image(pixels: bytes | np.ndarray, scale: int = 3) -> np.ndarray:
+    """A stored 48x48 face, enlarged with hard pixel edges (browsers blur small images)."""
+    face = np.frombuffer(pixels, dtype=np.uint8).reshape(48, 48) if isinstance(pixels, bytes | bytearray) \
+        else np.asarray(pixels, dtype=np.uint8)
+    return np.repeat(np.repeat(face, scale, axis=0), scale, axis=1)
+
+
+def saliency_image(face: np.ndarray, saliency: np.ndarray, scale: int = 5, alpha: float = 0.55) -> np.ndarray:
+    """An RGB picture of the face with a red-yellow saliency map over it (0 = transparent)."""
+    sal = np.nan_to_num(np.asarray(saliency, dtype=float))
+    sal = np.clip(sal, 0, None)
+    peak = sal.max()
+    sal = sal / peak if peak > 0 else sal
+    grey = np.asarray(face, dtype=float)[..., None].repeat(3, axis=2) / 255.0
+    heat = np.stack([np.ones_like(sal), sal, np.zeros_like(sal)], axis=2)  # red -> yellow
+    weight = (alpha * sal)[..., None]
+    rgb = (grey * (1 - weight) + heat * weight) * 255
+    return face_image_rgb(rgb.astype(np.uint8), scale)
+
+
+def face_image_rgb(rgb: np.ndarray, scale: int) -> np.ndarray:
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
