@@ -1,5 +1,197 @@
-"""CLI commands of this area (not yet written)."""
+"""`disfer curate ...` (label curation) and `disfer export` (the curated dataset)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import datetime
+
+from disfer import curation
+from disfer.errors import ConfigError
+
+STATUS_HELP = ", ".join(curation.DECISION_STATUSES)
+
+
+def _curator(value: str | None, what: str = "--curator") -> str:
+    name = value or os.environ.get("DISFER_CURATOR")
+    if not name:
+        raise ConfigError(f"{what} NAME is required (or set DISFER_CURATOR)")
+    return name
+
+
+def _jsonable(value):
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _fmt_labels(labels, weights) -> str:
+    if not labels:
+        return "-"
+    if weights is None:
+        return ",".join(labels)
+    return ",".join(f"{lab}:{w:g}" for lab, w in zip(labels, weights, strict=True))
+
+
+def _set(args) -> int:
+    event = curation.record_decision(args.store, args.source_id, args.labels, args.weights, args.status,
+                                     _curator(args.curator), args.note)
+    print(f"event {event}: source {args.source_id} {args.status} {args.labels or ''}".rstrip())
+    return 0
+
+
+def _resolve(args) -> int:
+    event = curation.resolve(args.store, args.source_id, args.labels, args.weights, args.status,
+                             _curator(args.lead, "--lead"), args.note)
+    print(f"event {event}: source {args.source_id} resolved as {args.status} {args.labels or ''}".rstrip())
+    return 0
+
+
+def _undo(args) -> int:
+    curator = _curator(args.curator)
+    target = args.event_id if args.event_id is not None else curation.last_event_id(args.store, curator)
+    if target is None:
+        raise ConfigError(f"{curator} has no decision to undo")
+    event = curation.undo(args.store, target, curator, args.note)
+    print(f"event {event}: undid event {target}")
+    return 0
+
+
+def _show(args) -> int:
+    info = curation.show_source(args.store, args.source_id)
+    print(f"source {info['source_id']} ({info['dataset']} #{info['original_index']}, {info['split']}): "
+          f"original label {info['original_label']}")
+    gt = info["ground_truth"]
+    if gt is None:
+        print("ground truth: not curated")
+    else:
+        print(f"ground truth: {gt['status']} {_fmt_labels(gt['labels'], gt['weights'])} "
+              f"by {gt['curator']} at {gt['decided_at']}" + (" (lead resolution)" if gt["resolved"] else ""))
+    for e in info["events"].itertuples():
+        undone = f" [undone by {e.undone_by}]" if e.undone_by is not None else ""
+        what = f"undo {e.undoes}" if e.status == "undo" else f"{e.status} {_fmt_labels(e.labels, e.weights)}"
+        note = f"  # {e.note}" if isinstance(e.note, str) else ""
+        print(f"  {e.event_id:>6} {e.decided_at} {e.curator} ({e.role}): {what}{undone}{note}")
+    return 0
+
+
+def _log(args) -> int:
+    log = curation.event_log(args.store, args.source_id)
+    for e in log.to_dict("records"):
+        record = {"event_id": e["event_id"], "source_id": e["source_id"], "labels": e["labels"],
+                  "weights": e["weights"], "status": e["status"], "curator": e["curator"], "role": e["role"],
+                  "note": e["note"], "undoes": e["undoes"], "at": e["decided_at"]}
+        record = {k: _jsonable(v) for k, v in record.items()}
+        if args.json:
+            print(json.dumps(record))
+        else:
+            what = f"undo {record['undoes']}" if e["status"] == "undo" else \
+                f"{e['status']} {_fmt_labels(e['labels'], e['weights'])}"
+            print(f"{record['event_id']:>6} {record['at']} source {record['source_id']} "
+                  f"{record['curator']}: {what}")
+    return 0
+
+
+def _queue(args) -> int:
+    queue = curation.review_queue(args.store, emotion=args.emotion, status=args.status,
+                                  curator=args.curator, unreviewed_by=args.unreviewed_by)
+    if args.limit:
+        queue = queue.head(args.limit)
+    for row in queue.to_dict("records"):
+        if args.json:
+            print(json.dumps({k: _jsonable(v) for k, v in row.items()}, default=str))
+        else:
+            print(f"{row['source_id']:>7} {row['original_label'] or '-':<10} {row['status']:<10} "
+                  f"{','.join(row['labels']) or '-'}  {','.join(row['curators'])}")
+    return 0
+
+
+def _agreement(args) -> int:
+    result = curation.curator_agreement(args.store)
+    if result.pairs.empty:
+        print("fewer than two curators")
+    for p in result.pairs.itertuples():
+        print(f"{p.curator_a} vs {p.curator_b}: {p.n_common} common sources, agreement "
+              f"{p.agreement:.3f}, Cohen's kappa {p.kappa:.3f}")
+    for d in result.disagreements.itertuples():
+        state = f"resolved as {d.resolution}" if d.resolved else "unresolved"
+        opinions = ", ".join(f"{c}: {k}" for c, k in d.opinions.items())
+        print(f"  source {d.source_id}: {opinions} ({state})")
+    return 0
+
+
+def _export(args) -> int:
+    from disfer.export import export_dataset
+
+    manifest = export_dataset(args.store, args.format, args.out, include_distorted=args.include_distorted,
+                              statuses=args.status, force=args.force)
+    print(f"wrote {manifest['rows']} rows ({args.format}) to {args.out}; manifest {args.out}/manifest.json")
+    return 0
+
+
+def _decision_args(p, who: str) -> None:
+    p.add_argument("source_id", type=int)
+    p.add_argument("--labels", default="", help="one or more emotions, comma-separated (none for excluded)")
+    p.add_argument("--weights", help="one weight per label, comma-separated, summing to 1 (soft label)")
+    p.add_argument("--status", required=True, help=STATUS_HELP)
+    p.add_argument(who, help="your name (default: $DISFER_CURATOR)")
+    p.add_argument("--note")
 
 
 def register(sub) -> None:
-    return None
+    cur = sub.add_parser("curate", help="label curation: decisions, undo, review queue, agreement")
+    csub = cur.add_subparsers(dest="curate_command", metavar="ACTION")
+    csub.required = True
+
+    p = csub.add_parser("set", help="record a decision on a source")
+    _decision_args(p, "--curator")
+    p.set_defaults(func=_set)
+
+    p = csub.add_parser("resolve", help="a lead settles a (disputed) source")
+    _decision_args(p, "--lead")
+    p.set_defaults(func=_resolve)
+
+    p = csub.add_parser("undo", help="revert an event (default: your latest live decision)")
+    p.add_argument("event_id", type=int, nargs="?")
+    p.add_argument("--curator")
+    p.add_argument("--note")
+    p.set_defaults(func=_undo)
+
+    p = csub.add_parser("show", help="a source's ground truth and history")
+    p.add_argument("source_id", type=int)
+    p.set_defaults(func=_show)
+
+    p = csub.add_parser("log", help="every curation event, oldest first")
+    p.add_argument("--source-id", type=int)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=_log)
+
+    p = csub.add_parser("queue", help="sources to review, ranked by the label audit")
+    p.add_argument("--emotion")
+    p.add_argument("--status", help=", ".join(curation.VIEW_STATUSES))
+    p.add_argument("--curator", help="only sources this curator has decided")
+    p.add_argument("--unreviewed-by", help="only sources this curator has not decided")
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_queue)
+
+    p = csub.add_parser("agreement", help="Cohen's kappa between curators and their disagreements")
+    p.set_defaults(func=_agreement)
+
+    from disfer.export import FORMATS
+
+    p = sub.add_parser("export", help="write the curated dataset with a manifest / dataset card")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("out", help="output folder (must be empty or absent; --force replaces a previous export)")
+    p.add_argument("--include-distorted", action="store_true", help="also the distorted versions")
+    p.add_argument("--status", nargs="+", help="only these statuses (default: all but excluded); "
+                   + ", ".join(curation.VIEW_STATUSES))
+    p.add_argument("--force", action="store_true", help="replace a previous export in OUT")
+    p.set_defaults(func=_export)

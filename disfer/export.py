@@ -1,0 +1,337 @@
+"""Export of the curated dataset, with a manifest and a dataset card.
+
+Formats (each written into one folder OUT, next to `manifest.json` and `dataset_card.md`):
+- `fer2013-csv`: `fer2013.csv` in Kaggle's layout (emotion,pixels,Usage) with the curated primary
+  label as the FER-2013 code, so any FER-2013 training script reads it unchanged.
+- `ferplus`: `ferplus.csv`, FERPlus-style: Usage, Image name, the study's vote counts in FERPlus's
+  column order (contempt, unknown and NF are 0: our study offers 7 emotions), then the soft label
+  `soft_<emotion>`, the primary `label`, `status` and `pixels`. A source row pools the votes of
+  all its versions; a distorted row (with --include-distorted) has that version's votes.
+- `folders`: `<Usage>/<primary emotion>/<stimulus_id>.png` plus `labels.csv` (multi-label view).
+- `parquet`: `dataset.parquet`, one row per face: multi-hot and soft labels (lists in EMOTIONS
+  order), labels, the original label, provenance (dataset, original_index, original_name, split,
+  stimulus_id, distortion, level), curation status, curator, time and the raw 48x48 pixels.
+
+Which sources: every source with pixels and a label, except those whose status is filtered out
+(default: all statuses but `excluded`; `uncurated` sources keep their original label; a `disputed`
+source carries its provisional label, see disfer.curation).
+
+Deterministic: the same store gives the same bytes. Rows are ordered by source_id, distortion,
+level; the card's `date` is the time of the latest curation event (not the time of export), and
+nothing else in the output depends on the clock or the machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from disfer import curation
+from disfer.emotions import EMOTIONS, FER2013_CODES
+from disfer.errors import ConfigError
+from disfer.progress import ProgressFn, bar
+from disfer.store import Store
+
+FORMATS: tuple[str, ...] = ("fer2013-csv", "ferplus", "folders", "parquet")
+DEFAULT_STATUSES: tuple[str, ...] = tuple(s for s in curation.VIEW_STATUSES if s != "excluded")
+FERPLUS_COLUMNS: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
+                                    "contempt", "unknown", "NF")
+EXPORT_VERSION = 1
+# A 0..255 -> "0".."255" table: formatting 2,304 pixels per face by lookup, not by str() each.
+_PIXEL_TEXT = np.array([str(i) for i in range(256)], dtype=object)
+
+
+def _pixels_text(blob: bytes) -> str:
+    return " ".join(_PIXEL_TEXT[np.frombuffer(blob, dtype=np.uint8)])
+
+
+def soft_vector(labels: list[str], weights: list[float] | None) -> list[float]:
+    """A probability over EMOTIONS: the weights, or uniform over the labels."""
+    vec = [0.0] * len(EMOTIONS)
+    if not labels:
+        return vec
+    w = weights if weights is not None else [1.0 / len(labels)] * len(labels)
+    for label, value in zip(labels, w, strict=True):
+        vec[EMOTIONS.index(label)] = float(value)
+    return vec
+
+
+def curated_rows(store: Store, include_distorted: bool = False,
+                 statuses: list[str] | tuple[str, ...] | None = None) -> tuple[pd.DataFrame, dict]:
+    """The faces to export with their curated labels, and facts for the card."""
+    statuses = _check_statuses(statuses)
+    with store.read() as con:
+        sources = con.execute(
+            "SELECT s.source_id, s.dataset, s.original_index, s.original_name, s.split, s.original_label, "
+            "coalesce(s.pixels, o.pixels) AS pixels FROM sources s "
+            "LEFT JOIN stimuli o ON o.source_id = s.source_id AND o.distortion = 'original' AND o.level = 0 "
+            "WHERE coalesce(s.pixels, o.pixels) IS NOT NULL ORDER BY s.source_id").df()
+        distorted = con.execute(
+            "SELECT stimulus_id, source_id, distortion, level, pixels FROM stimuli "
+            "WHERE distortion <> 'original' ORDER BY source_id, distortion, level").df() \
+            if include_distorted else None
+    gt = curation.current_ground_truth(store).set_index("source_id")
+    records, skipped_unlabeled = [], 0
+    for s in sources.itertuples(index=False):
+        sid = int(s.source_id)
+        original = s.original_label if isinstance(s.original_label, str) else None
+        if sid in gt.index:
+            g = gt.loc[sid]
+            status, labels, weights = g["status"], list(g["labels"]), g["weights"]
+            curator, decided_at = g["curator"], g["decided_at"]
+        else:
+            status, labels, weights, curator, decided_at = "uncurated", [original] if original else [], None, None, None
+        if status not in statuses:
+            continue
+        if status != "excluded" and not labels:
+            skipped_unlabeled += 1  # no original label and nobody curated it: nothing to train on
+            continue
+        records.append({
+            "source_id": sid, "stimulus_id": f"{sid}-original-0", "distortion": "original", "level": 0,
+            "dataset": s.dataset, "original_index": int(s.original_index),
+            "original_name": s.original_name if isinstance(s.original_name, str) else None,
+            "split": s.split if isinstance(s.split, str) else "Training",
+            "original_label": original, "status": status, "labels": labels,
+            "weights": None if weights is None else [float(w) for w in weights],
+            "label": curation.primary_label(labels, weights), "curator": curator,
+            "decided_at": decided_at, "pixels": bytes(s.pixels),
+        })
+    rows = pd.DataFrame(records)
+    if include_distorted and len(rows) and len(distorted):
+        base = rows.drop(columns=["stimulus_id", "distortion", "level", "pixels"])
+        extra = distorted.merge(base, on="source_id", how="inner")
+        extra["pixels"] = extra["pixels"].map(bytes)
+        rows = pd.concat([rows, extra[rows.columns]], ignore_index=True)
+        rows["_order"] = (rows["distortion"] != "original").astype(int)
+        rows = rows.sort_values(["source_id", "_order", "distortion", "level"], kind="stable")
+        rows = rows.drop(columns="_order").reset_index(drop=True)
+    return rows, {"skipped_unlabeled": skipped_unlabeled, "statuses": list(statuses)}
+
+
+def _check_statuses(statuses) -> tuple[str, ...]:
+    if not statuses:
+        return DEFAULT_STATUSES
+    bad = [s for s in statuses if s not in curation.VIEW_STATUSES]
+    if bad:
+        raise ConfigError(f"unknown status {bad[0]!r} (expected some of {', '.join(curation.VIEW_STATUSES)})")
+    return tuple(s for s in curation.VIEW_STATUSES if s in set(statuses))
+
+
+def _study_vote_counts(store: Store) -> tuple[dict, dict]:
+    """Study votes per stimulus and pooled per source: {id: Counter(emotion -> n)}."""
+    with store.read() as con:
+        df = con.execute(
+            "SELECT st.source_id, v.stimulus_id, v.emotion, count(*) AS n FROM votes v "
+            "JOIN stimuli st USING (stimulus_id) JOIN participants p USING (participant_id) "
+            "WHERE p.crowd = 'study' GROUP BY ALL").df()
+    per_stim: dict[str, Counter] = {}
+    per_source: dict[int, Counter] = {}
+    for r in df.itertuples(index=False):
+        per_stim.setdefault(r.stimulus_id, Counter())[r.emotion] += int(r.n)
+        per_source.setdefault(int(r.source_id), Counter())[r.emotion] += int(r.n)
+    return per_stim, per_source
+
+
+# -- writers: each returns the relative paths it wrote --------------------------------------------
+def _write_csv(path: Path, header: list[str], rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def _write_fer2013(rows: pd.DataFrame, out: Path, store: Store, progress) -> list[str]:
+    body = ((FER2013_CODES.index(r.label), _pixels_text(r.pixels), r.split)
+            for r in bar(rows.itertuples(index=False), len(rows), "fer2013.csv", progress))
+    _write_csv(out / "fer2013.csv", ["emotion", "pixels", "Usage"], body)
+    return ["fer2013.csv"]
+
+
+def _write_ferplus(rows: pd.DataFrame, out: Path, store: Store, progress) -> list[str]:
+    per_stim, per_source = _study_vote_counts(store)
+    header = ["Usage", "Image name", *FERPLUS_COLUMNS, *(f"soft_{e}" for e in EMOTIONS),
+              "label", "status", "pixels"]
+
+    def body():
+        for r in bar(rows.itertuples(index=False), len(rows), "ferplus.csv", progress):
+            counts = per_source.get(r.source_id, Counter()) if r.distortion == "original" \
+                else per_stim.get(r.stimulus_id, Counter())
+            soft = soft_vector(r.labels, r.weights)
+            yield [r.split, f"{r.stimulus_id}.png", *(counts.get(c, 0) for c in FERPLUS_COLUMNS),
+                   *(f"{v:.6g}" for v in soft), r.label, r.status, _pixels_text(r.pixels)]
+
+    _write_csv(out / "ferplus.csv", header, body())
+    return ["ferplus.csv"]
+
+
+def _write_folders(rows: pd.DataFrame, out: Path, store: Store, progress) -> list[str]:
+    from PIL import Image
+
+    written, table = [], []
+    for r in bar(rows.itertuples(index=False), len(rows), "images", progress):
+        rel = Path(r.split) / r.label / f"{r.stimulus_id}.png"
+        (out / rel.parent).mkdir(parents=True, exist_ok=True)
+        face = np.frombuffer(r.pixels, dtype=np.uint8).reshape(48, 48)
+        Image.fromarray(face, mode="L").save(out / rel, format="PNG")
+        written.append(rel.as_posix())
+        table.append([rel.as_posix(), r.source_id, r.stimulus_id, r.label, ",".join(r.labels),
+                      "" if r.weights is None else ",".join(f"{w:g}" for w in r.weights),
+                      r.status, r.original_label or ""])
+    _write_csv(out / "labels.csv", ["path", "source_id", "stimulus_id", "label", "labels", "weights",
+                                    "status", "original_label"], table)
+    return written + ["labels.csv"]
+
+
+def _write_parquet(rows: pd.DataFrame, out: Path, store: Store, progress) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def col(name):
+        return list(rows[name]) if len(rows) else []
+
+    soft = [soft_vector(lab, w) for lab, w in zip(col("labels"), col("weights"), strict=True)]
+    multi = [[int(e in lab) for e in EMOTIONS] for lab in col("labels")]
+    decided = [None if v is None or pd.isna(v) else pd.Timestamp(v).to_pydatetime() for v in col("decided_at")]
+    table = pa.table({
+        "source_id": pa.array(col("source_id"), pa.int32()),
+        "stimulus_id": pa.array(col("stimulus_id"), pa.string()),
+        "distortion": pa.array(col("distortion"), pa.string()),
+        "level": pa.array(col("level"), pa.int32()),
+        "label": pa.array(col("label"), pa.string()),
+        "labels": pa.array(col("labels"), pa.list_(pa.string())),
+        "multi_hot": pa.array(multi, pa.list_(pa.int8())),
+        "soft_label": pa.array(soft, pa.list_(pa.float64())),
+        "weights": pa.array(col("weights"), pa.list_(pa.float64())),
+        "original_label": pa.array(col("original_label"), pa.string()),
+        "status": pa.array(col("status"), pa.string()),
+        "curator": pa.array(col("curator"), pa.string()),
+        "decided_at": pa.array(decided, pa.timestamp("us")),
+        "dataset": pa.array(col("dataset"), pa.string()),
+        "original_index": pa.array(col("original_index"), pa.int64()),
+        "original_name": pa.array(col("original_name"), pa.string()),
+        "split": pa.array(col("split"), pa.string()),
+        "pixels": pa.array(col("pixels"), pa.binary()),
+    }).replace_schema_metadata({"disfer.emotions": ",".join(EMOTIONS),
+                                "disfer.pixels": "48x48 uint8 grey, row-major"})
+    pq.write_table(table, out / "dataset.parquet", compression="zstd")
+    return ["dataset.parquet"]
+
+
+WRITERS = {"fer2013-csv": _write_fer2013, "ferplus": _write_ferplus, "folders": _write_folders,
+           "parquet": _write_parquet}
+
+
+# -- manifest and card ------------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _facts(store: Store, rows: pd.DataFrame) -> dict:
+    with store.read() as con:
+        before = dict(con.execute(
+            "SELECT original_label, count(*) FROM sources WHERE original_label IS NOT NULL "
+            "AND (pixels IS NOT NULL OR source_id IN (SELECT source_id FROM stimuli)) GROUP BY 1").fetchall())
+        curators = dict(con.execute("SELECT curator, count(*) FROM curation_events GROUP BY 1").fetchall())
+        latest = con.execute("SELECT max(decided_at) FROM curation_events").fetchone()[0]
+    src = rows[rows["distortion"] == "original"] if len(rows) else rows
+    after = Counter(src["label"]) if len(src) else Counter()
+    changed = int((src["label"] != src["original_label"]).sum()) if len(src) else 0
+    return {
+        "date": latest.isoformat(sep=" ") if latest is not None else None,
+        "counts_before": {e: int(before.get(e, 0)) for e in EMOTIONS},
+        "counts_after": {e: int(after.get(e, 0)) for e in EMOTIONS},
+        "labels_changed": changed,
+        "status_counts": {k: int(v) for k, v in sorted(Counter(src["status"]).items())} if len(src) else {},
+        "multi_label_sources": int((src["labels"].map(len) > 1).sum()) if len(src) else 0,
+        "curators": {k: int(v) for k, v in sorted(curators.items())},
+        "sources": int(len(src)),
+    }
+
+
+def _card(fmt: str, m: dict) -> str:
+    lines = [f"# DisFER Studio curated dataset ({fmt})", "",
+             f"- date (latest curation event): {m['date'] or 'no curation events'}",
+             f"- store schema version: {m['schema_version']}; export format version {m['export_version']}",
+             f"- sources: {m['sources']}; rows: {m['rows']} (distorted versions included: "
+             f"{m['include_distorted']})",
+             f"- statuses exported: {', '.join(m['statuses'])}",
+             f"- labels changed from the original: {m['labels_changed']}; multi-label sources: "
+             f"{m['multi_label_sources']}; skipped for want of a label: {m['skipped_unlabeled']}",
+             f"- curators (events): {', '.join(f'{k} ({v})' for k, v in m['curators'].items()) or 'none'}",
+             "", "| emotion | before (original labels, all sources) | after (exported, primary label) |",
+             "|---|---|---|"]
+    lines += [f"| {e} | {m['counts_before'][e]} | {m['counts_after'][e]} |" for e in EMOTIONS]
+    lines += ["", "| status | sources |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in m["status_counts"].items()]
+    lines += ["", "Checksums (sha256) of every file are in manifest.json.", ""]
+    return "\n".join(lines)
+
+
+# -- entry point --------------------------------------------------------------------------------------
+def _prepare_out(out: Path, force: bool) -> Path:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not (force and (out / "manifest.json").is_file()):
+            raise ConfigError(f"{out}: exists and is not empty; choose a new folder"
+                              + ("" if force else " or pass --force to replace a previous export"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    return tmp
+
+
+def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: bool = False,
+                   statuses: list[str] | None = None, force: bool = False,
+                   progress: ProgressFn | None = None) -> dict:
+    """Write the curated dataset in `fmt` into folder `out`; returns the manifest (also written).
+
+    The folder appears whole or not at all: files are written to a sibling temporary folder that
+    is renamed at the end. `force` replaces a folder holding a previous export (its manifest.json).
+    """
+    if fmt not in WRITERS:
+        raise ConfigError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    out = Path(out)
+    rows, info = curated_rows(store, include_distorted, statuses)
+    tmp = _prepare_out(out, force)
+    try:
+        files = WRITERS[fmt](rows, tmp, store, progress)
+        manifest = {"format": fmt, "export_version": EXPORT_VERSION, "schema_version": store.schema_version(),
+                    "include_distorted": bool(include_distorted), "rows": int(len(rows)),
+                    "emotions": list(EMOTIONS), "fer2013_codes": list(FER2013_CODES),
+                    **info, **_facts(store, rows)}
+        (tmp / "dataset_card.md").write_text(_card(fmt, manifest), encoding="utf-8")
+        files.append("dataset_card.md")
+        manifest["files"] = {rel: {"sha256": _sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size}
+                             for rel in sorted(files)}
+        buf = io.StringIO()
+        json.dump(manifest, buf, indent=2, sort_keys=True)
+        (tmp / "manifest.json").write_text(buf.getvalue() + "\n", encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out) if any(out.iterdir()) else out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def verify_export(out: str | Path) -> list[str]:
+    """Files whose checksum no longer matches the manifest (empty list: the export is intact)."""
+    out = Path(out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return [rel for rel, f in manifest["files"].items()
+            if not (out / rel).is_file() or _sha256(out / rel) != f["sha256"]]
