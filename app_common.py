@@ -62,22 +62,53 @@ def cached(fn: Callable, *args, **kwargs) -> Any:
                         args, tuple(sorted(kwargs.items())))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _study(db_path: str, counter: int, label_kind: str):
+    # One Study (the integer-coded votes and predictions) per store change, shared uncopied by every
+    # analysis on every page; the analysis functions accept it in place of the store.
+    from disfer.analysis import load_study
+
+    return load_study(Store(db_path), label_kind=label_kind)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _analysed_call(_fn: Callable, fn_key: str, db_path: str, counter: int, label_kind: str,
+                   args: tuple, kwargs: tuple) -> Any:
+    return _fn(_study(db_path, counter, label_kind), *args, **dict(kwargs))
+
+
+def analysed(fn: Callable, *args, label_kind: str = "original", **kwargs) -> Any:
+    """fn(study, *args, **kwargs) of an analysis function, computed once per change of the store.
+
+    label_kind: 'original' (the dataset's labels) or 'curated' (the curators' ground truth).
+    """
+    store = get_store()
+    counter = store.change_counter()
+    return _analysed_call(fn, f"{fn.__module__}.{fn.__qualname__}", str(store.path), counter,
+                          label_kind, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _report_call(db_path: str, counter: int, label_kind: str) -> dict:
+    from disfer.analysis import study_report
+
+    return study_report(Store(db_path), label_kind=label_kind, study=_study(db_path, counter, label_kind))
+
+
+def study_report(label_kind: str = "original") -> dict:
+    """The study's `disfer report --json` document, computed once per change of the store."""
+    store = get_store()
+    return _report_call(str(store.path), store.change_counter(), label_kind)
+
+
 # -- the frame every page shares ------------------------------------------------------------------
-def _study_facts(store: Store) -> dict:
-    """Row counts that decide whether a page has anything to show, and the study kind."""
-    with store.read() as con:
-        kind = con.execute("SELECT value FROM study_meta WHERE key = 'study_kind'").fetchone()
-        stimuli, votes, predictions = con.execute(
-            "SELECT (SELECT count(*) FROM stimuli), (SELECT count(*) FROM votes),"
-            " (SELECT count(*) FROM predictions)").fetchone()
-    return {"study_kind": kind[0] if kind else None, "stimuli": int(stimuli), "votes": int(votes),
-            "predictions": int(predictions)}
-
-
 def page_header(title: str, caption: str | None = None) -> dict:
-    """Title, demo banner and the study's basic facts (stimuli, votes, predictions, study_kind)."""
+    """Title, demo banner and the study's counts (disfer.analysis overview, plus `predictions`)."""
+    from disfer.analysis import overview
+
     st.title(title)
-    facts = cached(_study_facts)
+    facts = dict(cached(overview))
+    facts["predictions"] = sum(m["predictions"] for m in facts["models"])
     if facts["study_kind"] == "demo":
         st.warning(DEMO_BANNER, icon=":material/science:")
     if caption:
@@ -110,6 +141,12 @@ def require(facts: dict, *needs: str) -> None:
                     "`disfer predict --model minixception`.")
 
 
+def condition_names(study) -> tuple[list[str], list[tuple[str, int]]]:
+    """Display names ('original', 'gaussian_blur 2', ...) and (distortion, level) keys of a study."""
+    keys = [(str(d), int(lvl)) for d, lvl in study.conditions.itertuples(index=False)]
+    return ["original" if d == "original" else f"{d} {lvl}" for d, lvl in keys], keys
+
+
 # -- export buttons -------------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=64)
 def _render(spec: str, fmt: str) -> bytes:
@@ -122,12 +159,12 @@ def _render(spec: str, fmt: str) -> bytes:
 
 def show_chart(chart, name: str, key: str | None = None) -> None:
     """Draw an Altair chart with PNG and SVG downloads, rendered only when a button is pressed."""
-    st.altair_chart(chart, use_container_width=False)
-    spec = chart.to_json()
+    st.altair_chart(chart, width="content")
     left, right, _ = st.columns([1, 1, 6])
-    left.download_button("PNG", data=lambda: _render(spec, "png"), file_name=f"{name}.png",
+    # The spec is serialised inside the callables, so a page pays for it only on a click.
+    left.download_button("PNG", data=lambda: _render(chart.to_json(), "png"), file_name=f"{name}.png",
                          mime="image/png", key=f"png-{key or name}", icon=":material/image:")
-    right.download_button("SVG", data=lambda: _render(spec, "svg"), file_name=f"{name}.svg",
+    right.download_button("SVG", data=lambda: _render(chart.to_json(), "svg"), file_name=f"{name}.svg",
                           mime="image/svg+xml", key=f"svg-{key or name}", icon=":material/draw:")
 
 
@@ -140,6 +177,29 @@ def show_table(table: pd.DataFrame, name: str, key: str | None = None, **kwargs)
 
 
 # -- faces ----------------------------------------------------------------------------------------
+def _stimulus_pixels(store: Store, stimulus_ids: tuple[str, ...]) -> dict[str, bytes]:
+    with store.read() as con:
+        con.register("wanted", pd.DataFrame({"stimulus_id": list(stimulus_ids)}))
+        rows = con.execute("SELECT s.stimulus_id, s.pixels FROM stimuli s JOIN wanted USING (stimulus_id)"
+                           ).fetchall()
+    return {sid: bytes(px) for sid, px in rows}
+
+
+def stimulus_pixels(stimulus_ids) -> dict[str, bytes]:
+    """The stored 48x48 faces of some stimuli (only those asked for: a gallery page, not the study)."""
+    return cached(_stimulus_pixels, tuple(stimulus_ids))
+
+
+def _playlist_of(store: Store) -> pd.DataFrame:
+    with store.read() as con:
+        return con.execute("SELECT stimulus_id, playlist_id FROM playlists").df()
+
+
+def playlists() -> pd.DataFrame:
+    """stimulus_id -> playlist_id for stimuli placed in a playlist."""
+    return cached(_playlist_of)
+
+
 def face_image(pixels: bytes | np.ndarray, scale: int = 3) -> np.ndarray:
     """A stored 48x48 face, enlarged with hard pixel edges (browsers blur small images)."""
     face = np.frombuffer(pixels, dtype=np.uint8).reshape(48, 48) if isinstance(pixels, bytes | bytearray) \

@@ -114,19 +114,35 @@ def offdiag_scatter(points: pd.DataFrame, *, x: str, y: str, r: float | None = N
 
 
 def pair_grid(pairs: pd.DataFrame, *, a: str = "rater_a", b: str = "rater_b", value: str = "value",
-              title: str = "", fmt: str = ".2f", domain: tuple[float, float] = (-1.0, 1.0)) -> alt.Chart:
-    """A rater-by-rater grid (error correlation or error consistency, the paper's Figure 4)."""
-    raters = list(dict.fromkeys(list(pairs[a]) + list(pairs[b])))
-    raters = ([HUMANS] if HUMANS in raters else []) + [r for r in raters if r != HUMANS]
-    base = alt.Chart(pairs).encode(x=alt.X(f"{b}:N", sort=raters, title=None),
-                                   y=alt.Y(f"{a}:N", sort=raters, title=None))
+              title: str = "", fmt: str = ".2f", domain: tuple[float, float] = (-1.0, 1.0),
+              order_b: Sequence[str] | None = None) -> alt.Chart:
+    """A grid of one value per (a, b) pair: rater by rater, or model by condition (the paper's
+    Figure 4: error correlation and error consistency). Humans come first on either axis."""
+    def order(values):
+        seen = list(dict.fromkeys(values))
+        return ([HUMANS] if HUMANS in seen else []) + [v for v in seen if v != HUMANS]
+
+    rows_a = order(pairs[a])
+    cols_b = list(order_b) if order_b is not None else order(pairs[b])
+    base = alt.Chart(pairs).encode(x=alt.X(f"{b}:N", sort=cols_b, title=None),
+                                   y=alt.Y(f"{a}:N", sort=rows_a, title=None))
     cells = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="redblue", domain=list(domain),
                                                       reverse=True), title=value),
         tooltip=[a, b, alt.Tooltip(f"{value}:Q", format=fmt)])
     text = base.mark_text(fontSize=10).encode(text=alt.Text(f"{value}:Q", format=fmt))
-    return (cells + text).properties(width=40 * max(len(raters), 3) + 60,
-                                     height=30 * max(len(raters), 3) + 40, title=title)
+    return (cells + text).properties(width=max(48 * len(cols_b), 120), height=max(28 * len(rows_a), 60),
+                                     title=title)
+
+
+def offdiag_points(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> pd.DataFrame:
+    """The off-diagonal cells of two confusion matrices side by side (one row per label/answer pair),
+    the points of the off-diagonal scatter."""
+    la = a.rename_axis(index="label", columns="predicted").stack(future_stack=True).rename(name_a)
+    lb = b.rename_axis(index="label", columns="predicted").stack(future_stack=True).rename(name_b)
+    both = pd.concat([la, lb], axis=1).reset_index()
+    both = both[both["label"] != both["predicted"]]
+    return both.dropna(subset=[name_a, name_b]).reset_index(drop=True)
 
 
 def agreement_histogram(p_i: pd.Series | np.ndarray, *, bins: int = 20, title: str = "") -> alt.Chart:

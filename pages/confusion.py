@@ -1,0 +1,77 @@
+"""Confusion: who mistakes which emotion for which (Figure 3), how alike humans' and models' errors
+are (off-diagonal Pearson's r, Figure 5) and whether they fail on the same faces (Figure 4)."""
+
+import pandas as pd
+import streamlit as st
+
+from app_common import analysed, condition_names, page_header, require, show_chart, show_table, study_report
+from disfer.analysis import confusion_matrix, offdiag_pearson
+from disfer.charts import HUMANS, confusion_heatmap, offdiag_points, offdiag_scatter, pair_grid
+
+facts = page_header("Confusion", "Rows are the dataset's label, columns the answer; each row sums to 1. "
+                    "Humans: every vote pooled.")
+require(facts, "votes_or_predictions")
+
+
+def _confusion_matrices(study, distortion, level) -> dict:
+    """Every rater's confusion matrix in one condition; raters without a labelled trial left out."""
+    raters = ([HUMANS] if len(study.vote_stim) else []) + list(study.models)
+    out = {r: confusion_matrix(study, r, distortion, level) for r in raters}
+    return {r: m for r, m in out.items() if m.notna().any().any()}
+
+
+names, keys = analysed(condition_names)
+pick = st.selectbox("Condition", ["all conditions", *names])
+distortion, level = keys[names.index(pick)] if pick in names else (None, None)
+matrices = analysed(_confusion_matrices, distortion, level)
+if not matrices:
+    st.info("No labelled trials in this condition.")
+    st.stop()
+raters = list(matrices)
+slug = pick.replace(" ", "_")
+
+tab_matrix, tab_offdiag, tab_errors = st.tabs(["Confusion matrices (Figure 3)", "Off-diagonal (Figure 5)",
+                                                "Error correlation and consistency (Figure 4)"])
+with tab_matrix:
+    chosen = st.multiselect("Raters", raters, default=raters[:4])
+    columns = st.columns(2)
+    for i, rater in enumerate(chosen):
+        with columns[i % 2]:
+            show_chart(confusion_heatmap(matrices[rater], title=f"{rater}: {pick}"), f"confusion_{rater}_{slug}")
+
+with tab_offdiag:
+    models = [r for r in raters if r != HUMANS]
+    if HUMANS not in raters or not models:
+        st.info("The off-diagonal comparison needs human votes and at least one model.")
+    else:
+        model = st.selectbox("Model", models)
+        r = offdiag_pearson(matrices[HUMANS], matrices[model])
+        points = offdiag_points(matrices[HUMANS], matrices[model], HUMANS, model)
+        show_chart(offdiag_scatter(points, x=HUMANS, y=model, r=r), f"offdiag_{model}_{slug}")
+        show_table(points, f"offdiag_{model}_{slug}")
+
+with tab_errors:
+    report = study_report()
+    grid = pd.DataFrame([
+        {"model": model, "condition": "original" if c["distortion"] == "original"
+         else f"{c['distortion']} {c['level']}", "error_correlation": c["offdiag_pearson_r_vs_humans"],
+         "error_consistency": c["error_consistency_vs_humans"], "n": c["n"]}
+        for model, section in report["models"].items() for c in section["per_condition"]],
+        columns=["model", "condition", "error_correlation", "error_consistency", "n"])
+    grid = grid.astype({"error_correlation": float, "error_consistency": float})
+    if not report["counts"]["votes"]:
+        grid = grid.iloc[0:0]
+    if grid.empty:
+        st.info("Error correlation and consistency compare models with humans: they need votes and a model.")
+    else:
+        order = [n for n in names if n in set(grid["condition"])]
+        left, right = st.columns(2)
+        with left:
+            show_chart(pair_grid(grid, a="model", b="condition", value="error_correlation", order_b=order,
+                                 title="error correlation with humans (off-diagonal Pearson r)"),
+                       "error_correlation")
+        with right:
+            show_chart(pair_grid(grid, a="model", b="condition", value="error_consistency", order_b=order,
+                                 title="error consistency with the human majority (kappa)"),
+                       "error_consistency")
+        show_table(grid, "error_correlation_consistency")

@@ -1,0 +1,42 @@
+"""Robustness: accuracy against distortion level, one panel per distortion (the paper's Figure 2)."""
+
+import streamlit as st
+
+from app_common import analysed, cached, page_header, require, show_chart, show_table
+from disfer.analysis import robustness_curve
+from disfer.charts import HUMANS, robustness_chart
+
+facts = page_header("Robustness", "Accuracy of the human majority and of each model at every "
+                    "distortion level, with 95% bootstrap confidence bands over source faces.")
+require(facts, "votes_or_predictions")
+
+
+def _has_curation(store) -> bool:
+    from disfer.curation import current_ground_truth
+
+    return len(current_ground_truth(store)) > 0
+
+
+try:
+    curated_available = cached(_has_curation)
+except ImportError:
+    curated_available = False
+labels = st.radio("Accuracy against", ["original labels", "curated labels"], horizontal=True,
+                  disabled=not curated_available,
+                  help=None if curated_available else "Curated labels appear once sources are curated.")
+label_kind = "curated" if labels == "curated labels" else "original"
+
+curve = analysed(robustness_curve, label_kind=label_kind)
+if curve.empty:
+    st.info("No rater has a labelled trial yet: import votes or run a model.")
+    st.stop()
+raters = list(dict.fromkeys(curve["rater"]))
+chosen = st.multiselect("Raters", raters, default=raters[:6])
+shown = curve[curve["rater"].isin(chosen)]
+if shown.empty:
+    st.info("Choose at least one rater.")
+    st.stop()
+if HUMANS not in raters:
+    st.caption("No human votes yet: models only.")
+show_chart(robustness_chart(shown), f"robustness_{label_kind}")
+show_table(shown, f"robustness_{label_kind}")
