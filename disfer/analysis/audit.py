@@ -1,0 +1,48 @@
+"""Label audit: where the human majority contradicts the dataset's label."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from disfer.analysis.humans import majority_vote
+from disfer.analysis.trials import as_study
+
+
+@dataclass(frozen=True)
+class LabelAudit:
+    """contradicted: stimuli whose majority is not a true label (stimulus_id, source_id, distortion,
+    level, label, majority, majority_share, label_share, n_votes, tied), most confident first.
+    all_versions_misclassified: sources every voted version of which the majority gets wrong
+    (source_id, label, versions, majorities: the majority labels seen, most frequent first)."""
+
+    contradicted: pd.DataFrame
+    all_versions_misclassified: pd.DataFrame
+
+    @property
+    def source_ids(self) -> list[int]:
+        return [int(s) for s in self.all_versions_misclassified["source_id"]]
+
+
+def label_audit(data) -> LabelAudit:
+    """Stimuli contradicted by the majority, and sources with all versions misclassified."""
+    study = as_study(data)
+    mv = majority_vote(study)
+    judged = mv[mv["correct"].notna()]
+    wrong = judged[~judged["correct"].astype(bool)]
+    cols = ["stimulus_id", "source_id", "distortion", "level", "label", "majority", "majority_share",
+            "label_share", "n_votes", "tied"]
+    contradicted = wrong[cols].sort_values(["majority_share", "stimulus_id"], ascending=[False, True])
+    ok = judged.assign(_ok=judged["correct"].astype(bool).astype(np.int64))
+    per_source = ok.groupby("source_id", sort=True).agg(
+        versions=("stimulus_id", "size"), right=("_ok", "sum"), label=("label", "first"))
+    bad = per_source[per_source["right"] == 0].reset_index()
+    # Only the (few) sources wrong everywhere need their list of majority labels.
+    wrong_there = wrong[wrong["source_id"].isin(bad["source_id"])]
+    majorities = (wrong_there.groupby("source_id")["majority"]
+                  .agg(lambda m: list(m.value_counts().index)))
+    bad["majorities"] = bad["source_id"].map(majorities)
+    return LabelAudit(contradicted.reset_index(drop=True),
+                      bad[["source_id", "label", "versions", "majorities"]])

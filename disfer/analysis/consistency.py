@@ -1,0 +1,85 @@
+"""Error consistency (Geirhos et al. 2020, as in bethgelab/model-vs-human).
+
+Two raters judged on the same trials, each right or wrong. With accuracies p_a and p_b, independent
+raters would agree (both right or both wrong) with probability
+    c_exp = p_a p_b + (1 - p_a)(1 - p_b);
+the observed agreement c_obs is the share of trials where both are right or both are wrong, and
+    kappa = (c_obs - c_exp) / (1 - c_exp).
+kappa = 0: no more shared errors than the accuracies alone imply; 1: the same trials wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from disfer.analysis.humans import majority_arrays
+from disfer.analysis.trials import as_study
+
+
+@dataclass(frozen=True)
+class ErrorConsistency:
+    observed: float
+    expected: float
+    kappa: float
+    n: int
+
+
+def _kappa(c_obs, c_exp):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(c_exp < 1.0, (c_obs - c_exp) / (1.0 - c_exp), np.nan)
+
+
+def error_consistency(correct_a, correct_b) -> ErrorConsistency:
+    """Error consistency of two boolean correctness vectors aligned trial by trial."""
+    a = np.asarray(correct_a, bool)
+    b = np.asarray(correct_b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"trials do not align: {a.shape} vs {b.shape}")
+    n = len(a)
+    if n == 0:
+        nan = float("nan")
+        return ErrorConsistency(nan, nan, nan, 0)
+    p_a, p_b = a.mean(), b.mean()
+    c_obs = float((a == b).mean())
+    c_exp = float(p_a * p_b + (1 - p_a) * (1 - p_b))
+    return ErrorConsistency(c_obs, c_exp, float(_kappa(c_obs, c_exp)), n)
+
+
+def model_vs_majority(data, model: str, mask: np.ndarray | None = None) -> ErrorConsistency:
+    """A model against the human majority's correctness, stimulus by stimulus."""
+    study = as_study(data)
+    maj, _, maj_correct = majority_arrays(study)
+    defined, correct = study.model_correct(model)
+    both = defined & (maj >= 0)
+    if mask is not None:
+        both &= mask
+    return error_consistency(correct[both], maj_correct[both])
+
+
+def model_vs_participants(data, model: str) -> pd.DataFrame:
+    """A model against each participant, on the stimuli that participant rated (vectorized).
+
+    Columns: participant_id, n, observed, expected, kappa.
+    """
+    study = as_study(data)
+    defined, correct = study.model_correct(model)
+    vdef, vcorrect = study.vote_correct()
+    keep = vdef & defined[study.vote_stim]
+    who = study.vote_rater[keep]
+    a = vcorrect[keep].astype(np.float64)
+    b = correct[study.vote_stim[keep]].astype(np.float64)
+    p = len(study.participants)
+    n = np.bincount(who, minlength=p).astype(np.float64)
+    sa = np.bincount(who, weights=a, minlength=p)
+    sb = np.bincount(who, weights=b, minlength=p)
+    sab = np.bincount(who, weights=a * b, minlength=p)
+    seen = n > 0
+    n, sa, sb, sab = n[seen], sa[seen], sb[seen], sab[seen]
+    c_obs = (sab + (n - sa - sb + sab)) / n
+    pa, pb = sa / n, sb / n
+    c_exp = pa * pb + (1 - pa) * (1 - pb)
+    return pd.DataFrame({"participant_id": study.participants[seen], "n": n.astype(np.int64),
+                         "observed": c_obs, "expected": c_exp, "kappa": _kappa(c_obs, c_exp)})

@@ -1,0 +1,99 @@
+"""What the store holds, in counts (the dashboard's front page), and another crowd's vote counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from disfer.analysis.agreement import agreement_summary
+from disfer.analysis.humans import majority_from_counts
+from disfer.emotions import EMOTION_INDEX, EMOTIONS
+
+
+def _model_availability() -> dict[str, bool]:
+    """model id -> available, from the model registry where it is installed (else empty)."""
+    try:
+        from disfer.models.registry import list_models
+        infos = list_models()
+    except Exception:  # registry absent or failing: the overview still shows the store's models
+        return {}
+    out = {}
+    for info in infos:
+        mid = getattr(info, "model_id", None) or getattr(info, "id", None) or getattr(info, "name", None)
+        if mid is not None:
+            out[str(mid)] = bool(getattr(info, "available", True))
+    return out
+
+
+def overview(store) -> dict:
+    """Counts of the store: sources per emotion, stimuli, playlists, participants, votes, models.
+
+    models: one dict per model known to the store or the registry (model_id, family, parent_id,
+    predictions, available: None where the registry does not say). study_kind: from study_meta.
+    """
+    with store.read() as con:
+        per_emotion = dict(con.execute(
+            "SELECT coalesce(original_label, 'unknown'), count(*) FROM sources GROUP BY 1").fetchall())
+        one = con.execute(
+            "SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM stimuli),"
+            " (SELECT count(DISTINCT playlist_id) FROM playlists),"
+            " (SELECT count(*) FROM participants WHERE crowd = 'study'),"
+            " (SELECT count(*) FROM votes),"
+            " (SELECT count(DISTINCT source_id) FROM crowd_counts WHERE crowd = 'ferplus')").fetchone()
+        models = con.execute(
+            "SELECT m.model_id, m.family, m.parent_id, count(p.stimulus_id) FROM models m"
+            " LEFT JOIN predictions p USING (model_id) GROUP BY ALL ORDER BY m.model_id").fetchall()
+        kind = con.execute("SELECT value FROM study_meta WHERE key = 'study_kind'").fetchone()
+    available = _model_availability()
+    rows = [{"model_id": m, "family": f, "parent_id": p, "predictions": int(n),
+             "available": available.get(m)} for m, f, p, n in models]
+    for mid in sorted(set(available) - {r["model_id"] for r in rows}):
+        rows.append({"model_id": mid, "family": None, "parent_id": None, "predictions": 0,
+                     "available": available[mid]})
+    return {
+        "study_kind": kind[0] if kind else None,
+        "sources": int(one[0]),
+        "sources_per_emotion": {e: int(per_emotion.get(e, 0)) for e in (*EMOTIONS, "unknown")},
+        "stimuli": int(one[1]), "playlists": int(one[2]), "participants": int(one[3]),
+        "votes": int(one[4]), "ferplus_sources": int(one[5]), "models": rows,
+    }
+
+
+def crowd_count_matrix(store, crowd: str = "ferplus") -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """(sources: source_id, label; counts (n, K); categories) of an aggregated crowd.
+
+    The seven emotions come first in canonical order, then the crowd's other categories
+    (FERPlus: contempt, unknown, NF) sorted by name.
+    """
+    with store.read() as con:
+        long = con.execute(
+            "SELECT c.source_id, c.category, c.n, s.original_label AS label FROM crowd_counts c"
+            " JOIN sources s USING (source_id) WHERE c.crowd = ? ORDER BY c.source_id", [crowd]).df()
+    cats = [e for e in EMOTIONS]
+    cats += sorted(set(long["category"]) - set(EMOTIONS))
+    sources = long.drop_duplicates("source_id")[["source_id", "label"]].reset_index(drop=True)
+    row = pd.Index(sources["source_id"]).get_indexer(long["source_id"])
+    col = pd.Index(cats).get_indexer(long["category"])
+    counts = np.zeros((len(sources), len(cats)), np.int64)
+    np.add.at(counts, (row, col), long["n"].to_numpy(np.int64))
+    return sources, counts, cats
+
+
+def crowd_summary(store, crowd: str = "ferplus") -> dict | None:
+    """Agreement of an aggregated crowd (all its categories) and its majority against the labels.
+
+    The majority is taken over the seven emotions only (tie rule of humans.py); accuracy counts
+    sources with a label and at least one emotion vote. None when the crowd has no counts.
+    """
+    sources, counts, cats = crowd_count_matrix(store, crowd)
+    if not len(sources):
+        return None
+    agree = agreement_summary(counts)
+    maj, tied = majority_from_counts(counts[:, :7])
+    label = sources["label"].map(EMOTION_INDEX).fillna(-1).to_numpy(np.int64)
+    judged = (maj >= 0) & (label >= 0)
+    acc = float((maj[judged] == label[judged]).mean()) if judged.any() else float("nan")
+    return {"crowd": crowd, "sources": len(sources), "votes": int(counts.sum()), "categories": cats,
+            **agree.as_dict(), "tied_sources": int(tied.sum()),
+            "majority_vs_label": {"accuracy": acc, "n": int(judged.sum()),
+                                  "contradicted": int((maj[judged] != label[judged]).sum())}}
