@@ -369,37 +369,41 @@ def curator_agreement(store: Store) -> CuratorAgreement:
 
 
 # -- review queue -------------------------------------------------------------------------------
-def _audit(store: Store) -> pd.DataFrame | None:
-    """The analysis engineer's label audit, or None while it is unavailable (empty store, no votes)."""
+AUDIT_COLUMNS = ["all_versions_wrong", "n_contradicted", "contradiction", "agreement", "audit_rank"]
+
+
+def audit_ranking(store: Store) -> pd.DataFrame | None:
+    """Per source, from the analysis layer's label audit and agreement: all_versions_wrong (the
+    majority misclassifies every voted version), n_contradicted (versions whose majority is not the
+    label), contradiction (mean majority share over those versions), agreement (mean P_i over the
+    versions) and audit_rank (1 = review first). None while there is nothing to audit (no votes)."""
     try:
-        from disfer.analysis import label_audit
+        from disfer.analysis import agreement_per_stimulus, label_audit, load_study
+        study = load_study(store)
+        audit = label_audit(study)
+        agree = agreement_per_stimulus(study)
     except ImportError:
         return None
-    try:
-        audit = label_audit(store)
-    except Exception:  # noqa: BLE001 - no votes yet: the queue still works, unranked
+    if agree.empty or not agree["n_votes"].gt(0).any():
         return None
-    if isinstance(audit, pd.DataFrame):
-        return audit
-    for name in ("table", "sources", "frame", "df"):
-        if isinstance(getattr(audit, name, None), pd.DataFrame):
-            return getattr(audit, name)
-    return None
+    per = agree[agree["n_votes"] > 0].groupby("source_id")["p_i"].mean().rename("agreement").to_frame()
+    con = audit.contradicted.groupby("source_id")["majority_share"].agg(["size", "mean"])
+    per["n_contradicted"] = con["size"].reindex(per.index).fillna(0).astype(int)
+    per["contradiction"] = con["mean"].reindex(per.index).fillna(0.0)
+    per["all_versions_wrong"] = per.index.isin(audit.source_ids)
+    per = per.reset_index()
+    per["source_id"] = per["source_id"].astype(int)
+    per = per.sort_values(["all_versions_wrong", "n_contradicted", "contradiction", "agreement", "source_id"],
+                          ascending=[False, False, False, True, True]).reset_index(drop=True)
+    per["audit_rank"] = np.arange(1, len(per) + 1)
+    return per[["source_id"] + AUDIT_COLUMNS]
 
 
-def _rank_by_audit(queue: pd.DataFrame, audit: pd.DataFrame | None) -> pd.DataFrame:
-    """Order by the audit: all versions misclassified first, then contradiction strength, then
-    low agreement; sources the audit does not cover come last, by source_id."""
-    if audit is None or audit.empty or "source_id" not in audit.columns:
+def _rank_by_audit(queue: pd.DataFrame, ranking: pd.DataFrame | None) -> pd.DataFrame:
+    """Order by the audit ranking; sources it does not cover (no votes) come last, by source_id."""
+    if ranking is None or ranking.empty:
         return queue.sort_values("source_id").reset_index(drop=True)
-    audit = audit.reset_index(drop=True).copy()
-    if "rank" in audit.columns:
-        audit["audit_rank"] = audit["rank"]
-    else:
-        # The audit frame arrives ranked (its own order is the contract); keep that order.
-        audit["audit_rank"] = np.arange(1, len(audit) + 1)
-    keep = [c for c in audit.columns if c not in queue.columns or c == "source_id"]
-    merged = queue.merge(audit[keep], on="source_id", how="left")
+    merged = queue.merge(ranking, on="source_id", how="left")
     merged["_unranked"] = merged["audit_rank"].isna()
     merged = merged.sort_values(["_unranked", "audit_rank", "source_id"]).drop(columns="_unranked")
     return merged.reset_index(drop=True)
@@ -412,8 +416,8 @@ def review_queue(store: Store, emotion: str | None = None, status: str | None = 
     Filters: `emotion` matches the original label or any current curated label; `status` is a view
     status (confirmed, relabeled, ambiguous, excluded, disputed, uncurated); `curator` keeps the
     sources that curator has a live opinion on; `unreviewed_by` keeps those they have not decided.
-    Columns: source_id, original_label, status, labels, curators, plus the audit's columns and
-    audit_rank when the audit is available.
+    Columns: source_id, original_label, status, labels, curators, plus audit_ranking's columns
+    when there are votes to audit.
     """
     if emotion is not None:
         try:
@@ -445,7 +449,7 @@ def review_queue(store: Store, emotion: str | None = None, status: str | None = 
         queue = queue[queue["curators"].map(lambda cs: curator in cs)]
     if unreviewed_by is not None:
         queue = queue[queue["curators"].map(lambda cs: unreviewed_by not in cs)]
-    return _rank_by_audit(queue, _audit(store))
+    return _rank_by_audit(queue, audit_ranking(store))
 
 
 def soft_label_from_votes(counts: dict[str, int] | pd.Series) -> tuple[list[str], list[float]]:

@@ -14,7 +14,8 @@ Formats (each written into one folder OUT, next to `manifest.json` and `dataset_
 
 Which sources: every source with pixels and a label, except those whose status is filtered out
 (default: all statuses but `excluded`; `uncurated` sources keep their original label; a `disputed`
-source carries its provisional label, see disfer.curation).
+source carries its provisional label, see disfer.curation). Excluded sources, when asked for, are
+written by `parquet` only (with no label); the other formats need a label per face and skip them.
 
 Deterministic: the same store gives the same bytes. Rows are ordered by source_id, distortion,
 level; the card's `date` is the time of the latest curation event (not the time of export), and
@@ -196,7 +197,10 @@ def _write_parquet(rows: pd.DataFrame, out: Path, store: Store, progress) -> lis
     import pyarrow.parquet as pq
 
     def col(name):
-        return list(rows[name]) if len(rows) else []
+        # pandas turns a missing string into NaN; Arrow wants None.
+        values = list(rows[name]) if len(rows) else []
+        return [None if not isinstance(v, (list, bytes, str)) and v is not None and pd.isna(v) else v
+                for v in values]
 
     soft = [soft_vector(lab, w) for lab, w in zip(col("labels"), col("weights"), strict=True)]
     multi = [[int(e in lab) for e in EMOTIONS] for lab in col("labels")]
@@ -306,6 +310,11 @@ def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: b
         raise ConfigError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     out = Path(out)
     rows, info = curated_rows(store, include_distorted, statuses)
+    if fmt != "parquet" and len(rows):
+        # Only Parquet can say "excluded, no label"; the other formats need one label per face.
+        unlabeled = rows["label"].isna()
+        info["skipped_unlabeled"] += int((unlabeled & (rows["distortion"] == "original")).sum())
+        rows = rows[~unlabeled].reset_index(drop=True)
     tmp = _prepare_out(out, force)
     try:
         files = WRITERS[fmt](rows, tmp, store, progress)

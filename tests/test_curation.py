@@ -172,10 +172,17 @@ def test_review_queue_filters_and_falls_back_without_audit(studied):
         curation.review_queue(studied, emotion="bliss")
 
 
-def test_review_queue_follows_the_audit_ranking(studied, monkeypatch):
-    audit = pd.DataFrame({"source_id": [3, 1], "all_misclassified": [True, False]})
-    monkeypatch.setattr(curation, "_audit", lambda store: audit)
-    assert list(curation.review_queue(studied)["source_id"]) == [3, 1, 2, 4]
+def test_review_queue_follows_the_label_audit(store):
+    # 1: all 10 versions voted "fear" against "happiness"; 2: 6 of 10 contradicted; 3: 4 of 10;
+    # 4: all right. Listed in reverse so the order cannot come from source ids.
+    add_sources(store, ["neutral", "anger", "anger", "happiness"],
+                votes={3: ["fear"] * 10, 2: ["disgust"] * 6 + ["anger"] * 4,
+                       1: ["fear"] * 4 + ["anger"] * 6, 0: ["neutral"] * 10})
+    queue = curation.review_queue(store)
+    assert list(queue["source_id"]) == [4, 3, 2, 1]
+    row = queue.set_index("source_id")
+    assert row.loc[4, "all_versions_wrong"] and not row.loc[3, "all_versions_wrong"]
+    assert row.loc[3, "n_contradicted"] == 6 and row.loc[1, "n_contradicted"] == 0
 
 
 def test_soft_label_from_votes_sums_to_one():

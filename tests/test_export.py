@@ -1,0 +1,155 @@
+"""Export of the curated dataset: formats, manifest, determinism and the FER-2013 round trip."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_curation import add_sources
+
+from disfer import curation
+from disfer.cli import main
+from disfer.emotions import EMOTIONS, FER2013_CODES
+from disfer.errors import ConfigError
+from disfer.export import FORMATS, export_dataset, verify_export
+from disfer.store import Store
+
+
+@pytest.fixture
+def curated(store):
+    """5 sources: 1 confirmed, 2 relabeled, 3 ambiguous (soft), 4 excluded, 5 uncurated."""
+    add_sources(store, ["happiness", "anger", "sadness", "neutral", "fear"],
+                votes={0: ["happiness"] * 10, 2: ["sadness"] * 5 + ["fear"] * 5})
+    curation.record_decision(store, 1, ["happiness"], None, "confirmed", "ann")
+    curation.record_decision(store, 2, ["disgust"], None, "relabeled", "ann")
+    curation.record_decision(store, 3, ["fear", "sadness"], [0.6, 0.4], "ambiguous", "bob")
+    curation.record_decision(store, 4, [], None, "excluded", "bob", note="cartoon")
+    return store
+
+
+def store_pixels(store) -> dict[int, bytes]:
+    with store.read() as con:
+        return {int(s): bytes(p) for s, p in con.execute("SELECT source_id, pixels FROM sources").fetchall()}
+
+
+def test_fer2013_csv_has_curated_labels_and_the_stored_pixels(curated, tmp_path):
+    manifest = export_dataset(curated, "fer2013-csv", tmp_path / "out")
+    df = pd.read_csv(tmp_path / "out" / "fer2013.csv")
+    assert list(df.columns) == ["emotion", "pixels", "Usage"]
+    # Sources 1, 2, 3, 5 (4 is excluded), in source order; 3's primary label is fear (weight 0.6).
+    assert [FER2013_CODES[c] for c in df["emotion"]] == ["happiness", "disgust", "fear", "fear"]
+    pixels = store_pixels(curated)
+    for sid, text in zip([1, 2, 3, 5], df["pixels"], strict=True):
+        assert np.array(text.split(), dtype=np.uint8).tobytes() == pixels[sid]
+    assert set(df["Usage"]) == {"PublicTest"}
+    assert manifest["rows"] == 4 and manifest["labels_changed"] == 2
+    assert manifest["counts_before"]["happiness"] == 1 and manifest["counts_before"]["neutral"] == 1
+    assert manifest["counts_after"]["fear"] == 2 and manifest["counts_after"]["neutral"] == 0
+    assert manifest["curators"] == {"ann": 2, "bob": 2}
+    assert manifest["status_counts"] == {"ambiguous": 1, "confirmed": 1, "relabeled": 1, "uncurated": 1}
+
+
+def test_manifest_checksums_and_date_come_from_the_store(curated, tmp_path):
+    out = tmp_path / "out"
+    manifest = export_dataset(curated, "parquet", out)
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    for rel, f in manifest["files"].items():
+        assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == f["sha256"]
+    assert set(manifest["files"]) == {"dataset.parquet", "dataset_card.md"}
+    assert manifest["schema_version"] == curated.schema_version()
+    latest = curation.event_log(curated)["decided_at"].max()
+    assert manifest["date"] == latest.isoformat(sep=" ")
+    assert verify_export(out) == []
+    (out / "dataset_card.md").write_text("tampered")
+    assert verify_export(out) == ["dataset_card.md"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_same_store_same_bytes(curated, tmp_path, fmt):
+    a = export_dataset(curated, fmt, tmp_path / "a", include_distorted=True)
+    b = export_dataset(curated, fmt, tmp_path / "b", include_distorted=True)
+    assert a == b
+    assert (tmp_path / "a" / "manifest.json").read_bytes() == (tmp_path / "b" / "manifest.json").read_bytes()
+    # and a new decision changes the output
+    curation.record_decision(curated, 5, ["surprise"], None, "relabeled", "ann")
+    c = export_dataset(curated, fmt, tmp_path / "c", include_distorted=True)
+    assert c["files"] != a["files"]
+
+
+def test_round_trip_through_fer2013_ingest(curated, tmp_path):
+    ingest = pytest.importorskip("disfer.ingest", reason="the foundation's ingest is not installed")
+    export_dataset(curated, "fer2013-csv", tmp_path / "out")
+    back = Store(tmp_path / "back.duckdb", lock_timeout=10)
+    assert ingest.ingest_fer2013(back, tmp_path / "out" / "fer2013.csv") == 4
+    with back.read() as con:
+        rows = con.execute("SELECT original_label, pixels, split FROM sources ORDER BY original_index").fetchall()
+    gt = curation.current_ground_truth(curated).set_index("source_id")
+    pixels = store_pixels(curated)
+    expected = [(gt.loc[1, "primary_label"], pixels[1]), (gt.loc[2, "primary_label"], pixels[2]),
+                (gt.loc[3, "primary_label"], pixels[3]), ("fear", pixels[5])]
+    assert [(label, bytes(p)) for label, p, _ in rows] == expected
+    assert {split for *_, split in rows} == {"PublicTest"}
+
+
+def test_parquet_multi_hot_soft_labels_and_provenance(curated, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    export_dataset(curated, "parquet", tmp_path / "out", include_distorted=True)
+    df = pq.read_table(tmp_path / "out" / "dataset.parquet").to_pandas()
+    assert len(df) == 4 * 10  # four exported sources, ten versions each
+    assert df.groupby("source_id").size().tolist() == [10, 10, 10, 10]
+    amb = df[(df["source_id"] == 3) & (df["distortion"] == "original")].iloc[0]
+    assert list(amb["multi_hot"]) == [int(e in ("fear", "sadness")) for e in EMOTIONS]
+    soft = dict(zip(EMOTIONS, amb["soft_label"], strict=True))
+    assert soft["fear"] == pytest.approx(0.6) and soft["sadness"] == pytest.approx(0.4)
+    assert amb["original_label"] == "sadness" and amb["status"] == "ambiguous" and amb["curator"] == "bob"
+    assert amb["dataset"] == "fer2013" and amb["original_index"] == 2
+    blur = df[df["stimulus_id"] == "3-gaussian_blur-2"].iloc[0]
+    with curated.read() as con:
+        stored = con.execute("SELECT pixels FROM stimuli WHERE stimulus_id = '3-gaussian_blur-2'").fetchone()[0]
+    assert blur["pixels"] == bytes(stored) and blur["label"] == "fear"
+
+
+def test_folders_tree_and_ferplus_votes(curated, tmp_path):
+    from PIL import Image
+
+    export_dataset(curated, "folders", tmp_path / "f")
+    png = tmp_path / "f" / "PublicTest" / "disgust" / "2-original-0.png"
+    assert np.asarray(Image.open(png)).tobytes() == store_pixels(curated)[2]
+    assert not list((tmp_path / "f").rglob("4-original-0.png"))  # excluded
+    with open(tmp_path / "f" / "labels.csv") as fh:
+        labels = {r["source_id"]: r for r in csv.DictReader(fh)}
+    assert labels["3"]["labels"] == "fear,sadness" and labels["3"]["weights"] == "0.6,0.4"
+
+    export_dataset(curated, "ferplus", tmp_path / "p")
+    fp = pd.read_csv(tmp_path / "p" / "ferplus.csv").set_index("Image name")
+    assert fp.loc["3-original-0.png", "sadness"] == 5 and fp.loc["3-original-0.png", "fear"] == 5
+    assert fp.loc["1-original-0.png", "happiness"] == 10 and fp.loc["3-original-0.png", "soft_fear"] == 0.6
+
+
+def test_status_filter_and_refusals(curated, tmp_path):
+    m = export_dataset(curated, "fer2013-csv", tmp_path / "only", statuses=["relabeled", "excluded"])
+    assert m["rows"] == 1 and m["status_counts"] == {"relabeled": 1}  # excluded has no label to write
+    with pytest.raises(ConfigError, match="unknown export format"):
+        export_dataset(curated, "xlsx", tmp_path / "x")
+    with pytest.raises(ConfigError, match="unknown status"):
+        export_dataset(curated, "parquet", tmp_path / "x", statuses=["fine"])
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "mine.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not empty"):
+        export_dataset(curated, "parquet", tmp_path / "busy", force=True)
+    assert (tmp_path / "busy" / "mine.txt").read_text() == "keep me"
+    export_dataset(curated, "parquet", tmp_path / "only", force=True)  # replaces a previous export
+    assert not (tmp_path / "only" / "fer2013.csv").exists()
+
+
+def test_cli_export(curated, tmp_path, capsys):
+    db = ["--db", str(curated.path)]
+    assert main(db + ["export", "--format", "fer2013-csv", str(tmp_path / "out"), "--status", "confirmed",
+                      "uncurated"]) == 0
+    assert len(pd.read_csv(tmp_path / "out" / "fer2013.csv")) == 2
+    assert main(db + ["export", "--format", "parquet", str(tmp_path / "out")]) == 2
+    assert "not empty" in capsys.readouterr().err
