@@ -1,0 +1,149 @@
+"""Build the DisFER stimulus set: sample sources stratified by label, render every version of each.
+
+The paper's study is `build_study(store, per_class=12, seed=N, split="PublicTest")`: 84 faces x
+(original + 3 distortions x 3 levels) = 840 stimuli. `per_class=None` takes every face (e.g. all
+35,887), rendered in chunks of sources inside one transaction, so memory does not grow with the
+number of faces.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+
+from disfer.distortions import DISTORTIONS, conditions, stimulus_id, stimulus_seed
+from disfer.emotions import EMOTIONS
+from disfer.errors import ConfigError
+from disfer.images import N_PIXELS, stack_blobs
+from disfer.progress import Progress, ProgressFn
+from disfer.store import Store
+
+CHUNK_SOURCES = 2048
+
+
+def sample_sources(store: Store, per_class: int | None = 12, seed: int = 0,
+                   split: str | None = None) -> list[int]:
+    """Source ids of the study, sorted: `per_class` faces of each emotion drawn with `seed`.
+
+    Only faces with pixels and a label qualify (vote-only FERPlus rows do not). `per_class=None`
+    takes every qualifying face.
+    """
+    if per_class is not None and per_class < 1:
+        raise ConfigError(f"--per-class must be at least 1, not {per_class}")
+    with store.read() as con:
+        where = "pixels IS NOT NULL AND original_label IS NOT NULL"
+        params: list = []
+        if split is not None:
+            where += " AND split = ?"
+            params.append(split)
+        df = con.execute(f"SELECT source_id, original_label FROM sources WHERE {where} ORDER BY source_id",
+                         params).df()
+        if df.empty:
+            splits = [r[0] for r in con.execute(
+                "SELECT DISTINCT split FROM sources WHERE pixels IS NOT NULL AND split IS NOT NULL"
+                " ORDER BY 1").fetchall()]
+            if split is not None and splits:
+                raise ConfigError(f"no faces in split {split!r} (the store has: {', '.join(splits)})")
+            raise ConfigError("the store has no faces to build from; run `disfer ingest ...` first")
+    if per_class is None:
+        return sorted(df["source_id"].tolist())
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for emotion in EMOTIONS:
+        ids = df.loc[df["original_label"] == emotion, "source_id"].to_numpy()
+        if len(ids) < per_class:
+            where_txt = f" in split {split!r}" if split else ""
+            raise ConfigError(f"only {len(ids)} {emotion} faces{where_txt}, fewer than --per-class "
+                              f"{per_class}; lower --per-class or choose another split")
+        chosen.extend(rng.choice(ids, size=per_class, replace=False).tolist())
+    return sorted(int(i) for i in chosen)
+
+
+def render_sources(source_ids: np.ndarray, faces: np.ndarray, seed: int,
+                   versions: list[tuple[str, int, float | None]]) -> pa.Table:
+    """Every version of every face as the rows of the `stimuli` table (an Arrow table)."""
+    n = len(source_ids) * len(versions)
+    out = np.empty((n, N_PIXELS), dtype=np.uint8)
+    ids, src, dist, lev, par, seeds = [], [], [], [], [], []
+    k = 0
+    for sid, face in zip(source_ids.tolist(), faces, strict=True):
+        for name, level, param in versions:
+            s = stimulus_seed(seed, sid, name, level)
+            fn = DISTORTIONS[name].fn
+            out[k] = fn(face, param, np.random.default_rng(s)).reshape(-1)
+            ids.append(stimulus_id(sid, name, level))
+            src.append(sid)
+            dist.append(name)
+            lev.append(level)
+            par.append(param)
+            seeds.append(s)
+            k += 1
+    blobs = pa.FixedSizeBinaryArray.from_buffers(pa.binary(N_PIXELS), n, [None, pa.py_buffer(out)])
+    return pa.table({
+        "stimulus_id": pa.array(ids, pa.string()), "source_id": pa.array(src, pa.int32()),
+        "distortion": pa.array(dist, pa.string()), "level": pa.array(lev, pa.int32()),
+        "param": pa.array(par, pa.float64()), "seed": pa.array(seeds, pa.int64()),
+        "pixels": blobs.cast(pa.binary()),
+    })
+
+
+def build_study(store: Store, per_class: int | None = 12, seed: int = 0, split: str | None = None,
+                progress: ProgressFn | None = None, levels: dict[str, tuple[float, ...]] | None = None,
+                replace: bool = False) -> int:
+    """Sample the study's faces and render all their versions into `stimuli`; returns the count.
+
+    Refuses when the store already has stimuli, unless `replace` and no votes exist yet (a
+    rebuild drops the playlists and predictions that referred to the old stimuli).
+    """
+    versions = conditions(levels)
+    with store.read() as con:
+        n_stimuli = con.execute("SELECT count(*) FROM stimuli").fetchall()[0][0]
+        n_votes = con.execute("SELECT count(*) FROM votes").fetchall()[0][0]
+    if n_stimuli and not replace:
+        raise ConfigError(f"{store.path}: the store already has {n_stimuli:,} stimuli; pass --replace "
+                          f"to rebuild them (allowed until votes are imported)")
+    if n_stimuli and n_votes:
+        raise ConfigError(f"{store.path}: cannot rebuild: {n_votes:,} votes refer to the current stimuli")
+    source_ids = np.asarray(sample_sources(store, per_class, seed, split), dtype=np.int64)
+
+    if n_stimuli:
+        # DuckDB cannot delete rows still referenced within the same transaction (its foreign-key
+        # limitation), so the referring rows go first, in their own transaction.
+        def drop_referrers(con) -> None:
+            con.execute("DELETE FROM playlists")
+            con.execute("DELETE FROM predictions")
+        store.write_retrying(drop_referrers)
+
+    config = {"per_class": per_class, "seed": seed, "split": split,
+              "levels": {name: [p for d, _, p in versions if d == name]
+                         for name in dict.fromkeys(d for d, _, _ in versions) if name != "original"},
+              "sources": len(source_ids), "stimuli": len(source_ids) * len(versions)}
+
+    def write(con) -> int:
+        if n_stimuli:
+            con.execute("DELETE FROM stimuli")
+        ids_table = pa.table({"source_id": pa.array(source_ids, pa.int32())})
+        with Progress(len(source_ids) * len(versions), "rendering stimuli", progress, unit="stim") as bar:
+            for start in range(0, len(source_ids), CHUNK_SOURCES):
+                chunk = ids_table.slice(start, CHUNK_SOURCES)
+                con.register("chunk_ids", chunk)
+                rows = con.execute("SELECT s.source_id, s.pixels FROM sources s JOIN chunk_ids c"
+                                   " USING (source_id) ORDER BY s.source_id").fetchall()
+                con.unregister("chunk_ids")
+                faces = stack_blobs([r[1] for r in rows])
+                table = render_sources(np.array([r[0] for r in rows]), faces, seed, versions)
+                con.register("new_stimuli", table)
+                con.execute("INSERT INTO stimuli (stimulus_id, source_id, distortion, level, param, seed,"
+                            " pixels) SELECT * FROM new_stimuli")
+                con.unregister("new_stimuli")
+                bar.update(table.num_rows)
+        con.execute("INSERT OR REPLACE INTO study_meta VALUES ('build', ?)", [json.dumps(config)])
+        con.execute("INSERT INTO study_meta VALUES ('study_kind', 'real') ON CONFLICT DO NOTHING")
+        con.execute("INSERT INTO runs (kind, config, finished_at, status, result)"
+                    " VALUES ('build', ?, current_timestamp, 'done', ?)",
+                    [json.dumps(config), json.dumps({"stimuli": config["stimuli"]})])
+        return config["stimuli"]
+
+    return store.write_retrying(write)

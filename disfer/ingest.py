@@ -1,0 +1,371 @@
+"""Ingest faces into the store: Kaggle `fer2013.csv`, an image-folder tree, and FERPlus vote counts.
+
+Every ingest validates the whole input first and then writes it in ONE transaction, so a bad row
+anywhere leaves the store exactly as it was. The fer2013 reader streams: validated pixels go to a
+temporary file (2,304 bytes a face) instead of memory, and are inserted in chunks.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from disfer.emotions import parse_emotion
+from disfer.errors import InputError
+from disfer.images import N_PIXELS, SIZE
+from disfer.progress import Progress, ProgressFn, bar
+from disfer.store import Store
+
+CHUNK_ROWS = 4096
+FERPLUS_COLUMNS = ("usage", "image name", "neutral", "happiness", "surprise", "sadness", "anger",
+                   "disgust", "fear", "contempt", "unknown", "nf")
+# FERPlus category -> the name stored in crowd_counts (canonical for the 7 emotions).
+FERPLUS_CATEGORIES = {"neutral": "neutral", "happiness": "happiness", "surprise": "surprise",
+                      "sadness": "sadness", "anger": "anger", "disgust": "disgust", "fear": "fear",
+                      "contempt": "contempt", "unknown": "unknown", "nf": "NF"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+# -- CSV reading shared by every importer ------------------------------------------------------
+def open_csv(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """(lower-cased header, iterator of (row number, fields)) for a text CSV; row 1 is the header.
+
+    Refuses a missing, empty or binary file with an InputError naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+    if not head.strip():
+        raise InputError(path, "empty file (expected a CSV header line)")
+    if b"\x00" in head:
+        raise InputError(path, "binary file, not a CSV text file")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        # A multi-byte character cut at the 8 KiB boundary is fine; anything earlier is not text.
+        if err.start < len(head) - 4:
+            raise InputError(path, "not UTF-8 text (binary file?)") from None
+
+    fh = open(path, newline="", encoding="utf-8-sig")
+    reader = csv.reader(fh)
+    try:
+        header = next(reader)
+    except (csv.Error, UnicodeDecodeError) as err:
+        fh.close()
+        raise InputError(path, f"unreadable header: {err}", row=1) from None
+    header = [h.strip().lower() for h in header]
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        with fh:
+            number = 1
+            try:
+                for fields in reader:
+                    number += 1
+                    if not fields or (len(fields) == 1 and not fields[0].strip()):
+                        continue  # blank line
+                    yield number, fields
+            except (csv.Error, UnicodeDecodeError) as err:
+                raise InputError(path, f"unreadable CSV: {err}", row=number + 1) from None
+
+    return header, rows()
+
+
+def require_columns(path: Path, header: list[str], needed: tuple[str, ...]) -> dict[str, int]:
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise InputError(path, f"missing column(s) {', '.join(missing)}; the header has "
+                               f"{', '.join(header) or 'nothing'}", row=1)
+    return {name: i for i, name in enumerate(header)}
+
+
+def parse_pixels(text: str, path: Path, row: int) -> np.ndarray:
+    """2,304 space-separated grey values 0..255 as a uint8 array, or an InputError saying why not."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            values = np.fromstring(text, dtype=np.int32, sep=" ")
+    except (ValueError, DeprecationWarning):
+        bad = next((t for t in text.split() if not t.lstrip("-").isdigit()), text[:20])
+        raise InputError(path, f"pixels: {bad!r} is not a whole number", row) from None
+    if values.size != N_PIXELS:
+        raise InputError(path, f"pixels: expected {N_PIXELS:,} grey values, got {values.size:,}", row)
+    if values.min() < 0 or values.max() > 255:
+        bad = int(values[(values < 0) | (values > 255)][0])
+        raise InputError(path, f"pixels: grey value {bad} outside 0..255", row)
+    return values.astype(np.uint8)
+
+
+def _next_source_id(con) -> int:
+    return int(con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchall()[0][0])
+
+
+# -- fer2013.csv -----------------------------------------------------------------------------
+def ingest_fer2013(store: Store, path: str | Path, progress: ProgressFn | None = None,
+                   dataset: str = "fer2013") -> int:
+    """Ingest a Kaggle-format `emotion,pixels[,Usage]` file; returns the number of faces added.
+
+    Row i of the data (0-based, header excluded) becomes `original_index` i of `dataset`. Vote-only
+    sources that a FERPlus ingest created for the same rows receive their pixels and labels.
+    """
+    path = Path(path)
+    header, rows = open_csv(path)
+    cols = require_columns(path, header, ("emotion", "pixels"))
+    i_emotion, i_pixels, i_usage = cols["emotion"], cols["pixels"], cols.get("usage")
+    width = len(header)
+    size = path.stat().st_size
+    labels: list[str] = []
+    splits: list[str | None] = []
+
+    # Pass 1: validate every row; spill the pixels to a temporary file so memory stays flat.
+    with tempfile.TemporaryFile() as spill, \
+            Progress(size, f"checking {path.name}", progress, unit="B") as meter:
+        done_bytes = 0
+        for row, fields in rows:
+            if len(fields) != width:
+                raise InputError(path, f"expected {width} fields, got {len(fields)}", row)
+            try:
+                labels.append(parse_emotion(fields[i_emotion]))
+            except ValueError as err:
+                raise InputError(path, str(err), row) from None
+            spill.write(parse_pixels(fields[i_pixels], path, row).tobytes())
+            usage = fields[i_usage].strip() if i_usage is not None else ""
+            splits.append(usage or None)
+            line_bytes = len(fields[i_pixels]) + 16
+            done_bytes += line_bytes
+            if len(labels) % 512 == 0:
+                meter.update(min(done_bytes, size) - meter.done)
+        meter.update(max(size - meter.done, 0))
+        if not labels:
+            raise InputError(path, "no data rows after the header", row=2)
+
+        # Pass 2: one transaction, inserted chunk by chunk.
+        spill.seek(0)
+
+        def write(con) -> int:
+            _refuse_ingested_rows(con, path, dataset, len(labels))
+            next_id = _next_source_id(con)
+            with Progress(len(labels), f"storing {path.name}", progress, unit="face") as bar2:
+                for start in range(0, len(labels), CHUNK_ROWS):
+                    stop = min(start + CHUNK_ROWS, len(labels))
+                    raw = spill.read((stop - start) * N_PIXELS)
+                    blobs = [raw[k:k + N_PIXELS] for k in range(0, len(raw), N_PIXELS)]
+                    table = pa.table({
+                        "original_index": pa.array(range(start, stop), pa.int32()),
+                        "original_label": pa.array(labels[start:stop], pa.string()),
+                        "split": pa.array(splits[start:stop], pa.string()),
+                        "pixels": pa.array(blobs, pa.binary()),
+                    })
+                    _upsert_sources(con, table, dataset, next_id + start)
+                    bar2.update(stop - start)
+            return len(labels)
+
+        return store.write_retrying(write)
+
+
+def _refuse_ingested_rows(con, path: Path, dataset: str, n_rows: int) -> None:
+    clash = con.execute(
+        "SELECT count(*), min(original_index) FROM sources"
+        " WHERE dataset = ? AND original_index < ? AND pixels IS NOT NULL",
+        [dataset, n_rows]).fetchall()[0]
+    if clash[0]:
+        raise InputError(path, f"{clash[0]:,} of its rows are already in the store as dataset "
+                               f"{dataset!r} (first: row index {clash[1]}); use a new store or "
+                               f"--dataset NAME for a different file")
+
+
+def _upsert_sources(con, table: pa.Table, dataset: str, first_id: int) -> None:
+    """Fill vote-only sources with these rows' faces, insert the other rows as new sources."""
+    con.register("incoming", table)
+    try:
+        con.execute(
+            "UPDATE sources SET original_label = i.original_label, split = coalesce(i.split, sources.split),"
+            " pixels = i.pixels FROM incoming i"
+            " WHERE sources.dataset = ? AND sources.original_index = i.original_index", [dataset])
+        con.execute(
+            "INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels)"
+            " SELECT ? + i.original_index - (SELECT min(original_index) FROM incoming), ?,"
+            "        i.original_index, i.original_label, i.split, i.pixels"
+            " FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM sources s"
+            "   WHERE s.dataset = ? AND s.original_index = i.original_index)"
+            " ORDER BY i.original_index", [first_id, dataset, dataset])
+    finally:
+        con.unregister("incoming")
+
+
+# -- image folder ------------------------------------------------------------------------------
+def read_face_image(data: bytes, path: Path) -> np.ndarray:
+    """Any image file's bytes as a 48x48 grey uint8 face (alpha dropped, area-resampled)."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if arr is None:
+        raise InputError(path, "unreadable image (corrupt or not an image file)")
+    if arr.dtype != np.uint8:  # 16-bit PNG and friends
+        arr = cv2.convertScaleAbs(arr, alpha=255.0 / max(float(arr.max()), 1.0))
+    if arr.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if arr.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        arr = cv2.cvtColor(arr, code)
+    if arr.shape != (SIZE, SIZE):
+        arr = cv2.resize(arr, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def ingest_folder(store: Store, path: str | Path, progress: ProgressFn | None = None,
+                  dataset: str = "folder") -> int:
+    """Ingest a `<split>/<emotion>/*.png|jpg` tree (the Kaggle image edition); returns faces added.
+
+    Each image is kept as given (`original_image`) and converted to a 48x48 grey face.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError(root, "not a folder (expected <split>/<emotion>/*.png|jpg)")
+    files = sorted(p for p in root.glob("*/*/*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(root, "no images found under <split>/<emotion>/ (png, jpg, ...)")
+    records = []
+    for number, file in enumerate(bar(files, len(files), f"reading {root.name}", progress, unit="file")):
+        rel = file.relative_to(root)
+        try:
+            label = parse_emotion(rel.parts[1])
+        except ValueError as err:
+            raise InputError(file, f"folder name: {err}") from None
+        data = file.read_bytes()
+        face = read_face_image(data, file)
+        records.append((number, label, rel.parts[0], face.tobytes(), data, rel.as_posix()))
+
+    table = pa.table({
+        "original_index": pa.array([r[0] for r in records], pa.int32()),
+        "original_label": pa.array([r[1] for r in records], pa.string()),
+        "split": pa.array([r[2] for r in records], pa.string()),
+        "pixels": pa.array([r[3] for r in records], pa.binary()),
+        "original_image": pa.array([r[4] for r in records], pa.binary()),
+        "original_name": pa.array([r[5] for r in records], pa.string()),
+    })
+
+    def write(con) -> int:
+        names = con.execute("SELECT original_name FROM sources WHERE dataset = ? AND original_name IN"
+                            " (SELECT unnest(?::TEXT[]))", [dataset, table["original_name"].to_pylist()]
+                            ).fetchall()
+        if names:
+            raise InputError(root / names[0][0], f"already ingested as dataset {dataset!r} "
+                                                 f"({len(names)} file(s) of this folder are)")
+        offset = int(con.execute("SELECT coalesce(max(original_index) + 1, 0) FROM sources WHERE dataset = ?",
+                                 [dataset]).fetchall()[0][0])
+        con.register("incoming", table)
+        try:
+            con.execute(
+                "INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels,"
+                " original_image, original_name)"
+                " SELECT ? + original_index, ?, ? + original_index, original_label, split, pixels,"
+                "        original_image, original_name FROM incoming ORDER BY original_index",
+                [_next_source_id(con), dataset, offset])
+        finally:
+            con.unregister("incoming")
+        return len(records)
+
+    return store.write_retrying(write)
+
+
+# -- FERPlus -----------------------------------------------------------------------------------
+def ingest_ferplus(store: Store, path: str | Path, progress: ProgressFn | None = None,
+                   dataset: str = "fer2013") -> int:
+    """Ingest FERPlus `fer2013new.csv` vote counts as crowd 'ferplus'; returns the rows stored.
+
+    Row i joins to the FER-2013 source with `original_index` i (the files share their order).
+    Rows without such a source become vote-only sources (no pixels, no label) that a later
+    `ingest fer2013` of the full file fills in. A Usage that contradicts the joined face's split
+    means the files are not in the same order, and the ingest is refused.
+    """
+    path = Path(path)
+    header, rows = open_csv(path)
+    cols = require_columns(path, header, FERPLUS_COLUMNS)
+    width = len(header)
+    usages: list[str | None] = []
+    names: list[str | None] = []
+    counts: list[list[int]] = []
+    categories = FERPLUS_COLUMNS[2:]
+    for row, fields in bar_rows(rows, path, progress):
+        if len(fields) != width:
+            raise InputError(path, f"expected {width} fields, got {len(fields)}", row)
+        values = []
+        for cat in categories:
+            text = fields[cols[cat]].strip()
+            if not text.isdigit():
+                raise InputError(path, f"column {cat}: {text!r} is not a vote count (a whole number >= 0)", row)
+            values.append(int(text))
+        counts.append(values)
+        usages.append(fields[cols["usage"]].strip() or None)
+        names.append(fields[cols["image name"]].strip() or None)
+    if not counts:
+        raise InputError(path, "no data rows after the header", row=2)
+
+    n = len(counts)
+    matrix = np.asarray(counts, dtype=np.int32)
+    rows_table = pa.table({"original_index": pa.array(range(n), pa.int32()),
+                           "split": pa.array(usages, pa.string()),
+                           "original_name": pa.array(names, pa.string())})
+
+    def write(con) -> int:
+        done = con.execute("SELECT count(*) FROM crowd_counts WHERE crowd = 'ferplus'").fetchall()[0][0]
+        if done:
+            raise InputError(path, f"the store already holds FERPlus counts ({done:,} rows); use a new store")
+        con.register("fp_rows", rows_table)
+        try:
+            clashes = con.execute(
+                "SELECT f.original_index, f.split, s.split FROM fp_rows f JOIN sources s"
+                " ON s.dataset = ? AND s.original_index = f.original_index"
+                " WHERE f.split IS NOT NULL AND s.split IS NOT NULL AND f.split <> s.split"
+                " ORDER BY f.original_index LIMIT 1", [dataset]).fetchall()
+            if clashes:
+                bad = clashes[0]
+                raise InputError(path, f"Usage {bad[1]!r} contradicts the FER-2013 face at row index "
+                                       f"{bad[0]} (split {bad[2]!r}): the files are not in the same "
+                                       f"order, so they cannot be joined", row=int(bad[0]) + 2)
+            con.execute(
+                "INSERT INTO sources (source_id, dataset, original_index, split, original_name)"
+                " SELECT ? + row_number() OVER (ORDER BY f.original_index) - 1, ?, f.original_index,"
+                "        f.split, f.original_name"
+                " FROM fp_rows f WHERE NOT EXISTS (SELECT 1 FROM sources s"
+                "   WHERE s.dataset = ? AND s.original_index = f.original_index)",
+                [_next_source_id(con), dataset, dataset])
+            ids = con.execute(
+                "SELECT s.source_id FROM fp_rows f JOIN sources s"
+                " ON s.dataset = ? AND s.original_index = f.original_index ORDER BY f.original_index",
+                [dataset]).fetchnumpy()["source_id"]
+        finally:
+            con.unregister("fp_rows")
+        long = pa.table({
+            "source_id": pa.array(np.repeat(ids, len(categories)).astype(np.int32)),
+            "category": pa.array([FERPLUS_CATEGORIES[c] for c in categories] * n, pa.string()),
+            "n": pa.array(matrix.reshape(-1)),
+        })
+        con.register("fp_counts", long)
+        try:
+            con.execute("INSERT INTO crowd_counts (crowd, source_id, category, n)"
+                        " SELECT 'ferplus', source_id, category, n FROM fp_counts")
+        finally:
+            con.unregister("fp_counts")
+        return n
+
+    return store.write_retrying(write)
+
+
+def bar_rows(rows, path: Path, progress: ProgressFn | None):
+    """Rows with a progress bar over the file's size (FERPlus rows are about 40 bytes each)."""
+    size = max(os.path.getsize(path), 1)
+    with Progress(size, f"reading {path.name}", progress, unit="B") as meter:
+        for row, fields in rows:
+            yield row, fields
+            if row % 1024 == 0:
+                meter.update(min(row * 40, size) - meter.done)
+
+
