@@ -1,0 +1,246 @@
+"""Every dashboard page, run headless with streamlit's AppTest, on the stores a user may have: empty,
+the demo study, a study without votes and one without models. A page must never raise; with data
+it shows the study's key numbers, without it says what to load.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from disfer.emotions import EMOTIONS
+from disfer.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["overview", "stimuli", "robustness", "confusion", "agreement", "audit", "saliency"]
+CONDITIONS = [("original", 0)] + [(d, lvl) for d in ("gaussian_blur", "gaussian_noise", "salt_pepper")
+                                  for lvl in (1, 2, 3)]
+TIMEOUT = 60
+
+
+def make_small_study(path: Path, *, per_emotion: int = 2, participants: int = 6, votes: bool = True,
+                     models: tuple[str, ...] = ("cnn_a", "cnn_b"), kind: str = "real", seed: int = 0) -> Store:
+    """A small study written straight into a store: random faces, 10 versions each, a crowd whose
+    accuracy falls with the distortion level and models that are worse than the crowd."""
+    rng = np.random.default_rng(seed)
+    store = Store(path, lock_timeout=10)
+    n_src = per_emotion * len(EMOTIONS)
+    labels = [EMOTIONS[i // per_emotion] for i in range(n_src)]
+    sources = pd.DataFrame({
+        "source_id": np.arange(1, n_src + 1), "dataset": "fer2013", "original_index": np.arange(n_src),
+        "original_label": labels, "split": "PrivateTest",
+        "pixels": [rng.integers(0, 256, 2304, dtype=np.uint8).tobytes() for _ in range(n_src)]})
+    stim_rows = [(f"{s}-{d}-{lvl}", s, d, lvl, float(lvl), int(s * 100 + lvl),
+                  rng.integers(0, 256, 2304, dtype=np.uint8).tobytes())
+                 for s in sources["source_id"] for d, lvl in CONDITIONS]
+    stimuli = pd.DataFrame(stim_rows, columns=["stimulus_id", "source_id", "distortion", "level", "param",
+                                               "seed", "pixels"])
+    label_of = dict(zip(sources["source_id"], labels, strict=True))
+
+    def answer(source_id: int, level: int, skill: float) -> str:
+        if rng.random() < skill - 0.12 * level:
+            # Source 1 is mislabelled: the crowd sees surprise where the dataset says anger.
+            return "surprise" if source_id == 1 else label_of[source_id]
+        return EMOTIONS[rng.integers(0, 7)]
+
+    people = pd.DataFrame({"participant_id": [f"p{i:02d}" for i in range(participants)], "crowd": "study"})
+    vote_rows = [(p, sid, answer(src, lvl, 0.85)) for p in people["participant_id"]
+                 for sid, src, _, lvl, *_ in stim_rows] if votes else []
+    vote_df = pd.DataFrame(vote_rows, columns=["participant_id", "stimulus_id", "emotion"])
+    pred_rows = []
+    for m, model in enumerate(models):
+        for sid, src, _, lvl, *_ in stim_rows:
+            guess = answer(src, lvl, 0.7 - 0.1 * m)
+            proba = np.full(7, 0.05)
+            proba[EMOTIONS.index(guess)] = 0.7
+            pred_rows.append((model, sid, *proba.tolist(), guess))
+    pred_df = pd.DataFrame(pred_rows, columns=["model_id", "stimulus_id", *EMOTIONS, "predicted"])
+    with store.write() as con:
+        con.register("src_df", sources)
+        con.execute("INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels)"
+                    " SELECT * FROM src_df")
+        con.register("stim_df", stimuli)
+        con.execute("INSERT INTO stimuli SELECT * FROM stim_df")
+        con.execute("INSERT INTO playlists SELECT (row_number() OVER (ORDER BY stimulus_id)) % 3, "
+                    "stimulus_id, row_number() OVER (ORDER BY stimulus_id) FROM stimuli")
+        if votes:
+            con.register("people_df", people)
+            con.execute("INSERT INTO participants (participant_id, crowd) SELECT * FROM people_df")
+            con.register("vote_df", vote_df)
+            con.execute("INSERT INTO votes (participant_id, stimulus_id, emotion) SELECT * FROM vote_df")
+        for model in models:
+            con.execute("INSERT INTO models (model_id, family) VALUES (?, 'external')", [model])
+        if models:
+            con.register("pred_df", pred_df)
+            con.execute("INSERT INTO predictions (model_id, stimulus_id, anger, disgust, fear, happiness, "
+                        "neutral, sadness, surprise, predicted) SELECT * FROM pred_df")
+        con.execute("INSERT INTO study_meta VALUES ('study_kind', ?)", [kind])
+    return store
+
+
+sys.path.insert(0, str(ROOT))  # pages import app_common from the repository root, as `streamlit run` does
+
+
+def run_page(page: str, db: Path, timings: dict | None = None, **state) -> AppTest:
+    """Run one page against the store at `db` (twice: the second run is the cached one we time)."""
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    os.environ["DISFER_DB"] = str(db)
+    at.run()
+    if timings is not None and not at.exception:
+        start = time.perf_counter()
+        at.run()
+        timings[page] = time.perf_counter() - start
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Everything a user reads on the page, as one string."""
+    parts = [e.value for kind in ("title", "markdown", "caption", "info", "warning", "subheader")
+             for e in getattr(at, kind)]
+    parts += [f"{m.label}={m.value}" for m in at.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def assert_clean(at: AppTest, page: str) -> None:
+    assert not at.exception, f"{page}: {[e.value for e in at.exception]}"
+    assert not at.error, f"{page}: {[e.value for e in at.error]}"
+
+
+@pytest.fixture(scope="module")
+def full_study(tmp_path_factory) -> Store:
+    return make_small_study(tmp_path_factory.mktemp("full") / "study.duckdb")
+
+
+@pytest.fixture(scope="module")
+def no_votes(tmp_path_factory) -> Store:
+    return make_small_study(tmp_path_factory.mktemp("novotes") / "study.duckdb", votes=False)
+
+
+@pytest.fixture(scope="module")
+def no_models(tmp_path_factory) -> Store:
+    return make_small_study(tmp_path_factory.mktemp("nomodels") / "study.duckdb", models=())
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_store_says_what_to_load(page, store):
+    at = run_page(page, store.path)
+    assert_clean(at, page)
+    shown = texts(at)
+    assert "no study yet" in shown and "disfer demo" in shown and "disfer ingest" in shown
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_a_study(page, full_study):
+    timings: dict = {}
+    at = run_page(page, full_study.path, timings)
+    assert_clean(at, page)
+    assert "demo data" not in texts(at)  # a real study carries no demo banner
+    print(f"{page}: {timings[page]:.3f} s after the first load (small study)")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_without_votes(page, no_votes):
+    at = run_page(page, no_votes.path)
+    assert_clean(at, page)
+    if page in ("agreement", "audit"):
+        assert "No crowd votes" in texts(at)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_without_models(page, no_models):
+    at = run_page(page, no_models.path)
+    assert_clean(at, page)
+
+
+def test_overview_counts_the_study(full_study, no_models):
+    from disfer.analysis import overview, study_report
+
+    at = run_page("overview", full_study.path)
+    expected = overview(full_study)
+    assert metric(at, "Sources") == f"{expected['sources']:,}" == "14"
+    assert metric(at, "Stimuli") == "140"
+    assert metric(at, "Votes") == "840"
+    assert metric(at, "Models") == "2"
+    headline = at.dataframe[-1].value
+    report = study_report(full_study, bootstrap=0, consensus=False)
+    assert list(headline["rater"]) == ["humans (majority vote)", "cnn_a", "cnn_b"]
+    assert headline["accuracy"].iloc[0] == pytest.approx(report["humans"]["accuracy"])
+    assert headline["kappa"].iloc[1] == pytest.approx(report["models"]["cnn_a"]["cohen_kappa"])
+    assert metric(run_page("overview", no_models.path), "Models") == "0"
+
+
+def test_agreement_shows_fleiss_kappa_of_the_store(full_study):
+    from disfer.analysis import fleiss_kappa
+
+    at = run_page("agreement", full_study.path)
+    assert metric(at, "Fleiss' kappa") == f"{fleiss_kappa(full_study):.3f}"
+
+
+def test_audit_lists_the_mislabelled_source_first(full_study):
+    from disfer.analysis import label_audit
+
+    audit = label_audit(full_study)
+    assert 1 in audit.source_ids  # the crowd calls source 1 surprise on every version
+    at = run_page("audit", full_study.path)
+    assert metric(at, "Sources with all versions misclassified") == f"{len(audit.source_ids):,}"
+    assert "#1: labelled **anger**" in texts(at)
+
+
+def test_robustness_table_is_the_analysis_curve(full_study):
+    from disfer.analysis import robustness_curve
+
+    at = run_page("robustness", full_study.path)
+    shown = at.dataframe[0].value
+    curve = robustness_curve(full_study)
+    assert len(shown) == len(curve)
+    assert shown["accuracy"].tolist() == pytest.approx(curve["accuracy"].tolist())
+    assert at.radio[0].disabled  # no curation yet: only the original labels
+    at.multiselect[0].set_value(["humans"]).run()
+    assert set(at.dataframe[0].value["rater"]) == {"humans"}
+
+
+def test_confusion_condition_changes_the_matrices(full_study):
+    from disfer.analysis import confusion_matrix
+
+    at = run_page("confusion", full_study.path)
+    at.selectbox[0].set_value("gaussian_blur 3").run()
+    assert_clean(at, "confusion")
+    expected = confusion_matrix(full_study, "cnn_a", "gaussian_blur", 3)
+    # the off-diagonal table holds the model's cells of this condition
+    points = at.dataframe[0].value
+    row = points[(points["label"] == "fear") & (points["predicted"] == "anger")]
+    assert row["cnn_a"].item() == pytest.approx(expected.loc["fear", "anger"])
+
+
+def test_stimuli_filters_and_opens_a_source(full_study):
+    at = run_page("stimuli", full_study.path)
+    assert "**140** of 140 stimuli match." in texts(at)
+    at.sidebar.multiselect[0].set_value(["fear"]).run()
+    at.sidebar.multiselect[1].set_value(["salt_pepper"]).run()
+    assert "**6** of 140 stimuli match." in texts(at)  # 2 fear sources x 3 levels
+    first = next(b for b in at.button if b.key and b.key.startswith("open-"))
+    first.click().run()
+    versions = at.dataframe[-1].value
+    assert len(versions) == 10 and set(versions["label"]) == {"fear"}
+    assert {"cnn_a", "cnn_b", "votes"} <= set(versions.columns)
+
+
+def test_every_page_of_a_small_study_is_fast_once_cached(full_study):
+    timings: dict = {}
+    for page in PAGES:
+        run_page(page, full_study.path, timings)
+    print("seconds per page after the first load:", {p: round(t, 3) for p, t in timings.items()})
+    assert set(timings) == set(PAGES)
