@@ -64,16 +64,71 @@ def fer2013_csv(tmp_path: Path):
     return make
 
 
-@pytest.fixture
-def built_study(store: Store, fer2013_csv) -> Store:
-    """A store with a small real-shaped study: 56 synthetic faces (8 per emotion, PublicTest and
-    Training), 28 of them built (4 per emotion, split PublicTest, seed 0) into 280 stimuli, and 10
-    playlists of 28 (seed 0). No votes."""
+@pytest.fixture(scope="session")
+def _built_study_template(tmp_path_factory) -> Path:
     from disfer.build import build_study
     from disfer.ingest import ingest_fer2013
     from disfer.playlists import make_playlists
 
-    ingest_fer2013(store, fer2013_csv(per_emotion=4, splits=("PublicTest", "Training")))
-    build_study(store, per_class=4, seed=0, split="PublicTest")
-    make_playlists(store, count=10, size=28, seed=0)
+    folder = tmp_path_factory.mktemp("built_study")
+    template = Store(folder / "template.duckdb", lock_timeout=10)
+    ingest_fer2013(template, write_fer2013_csv(folder / "fer2013.csv", per_emotion=4,
+                                               splits=("PublicTest", "Training")))
+    build_study(template, per_class=4, seed=0, split="PublicTest")
+    make_playlists(template, count=10, size=28, seed=0)
+    return template.path
+
+
+@pytest.fixture
+def built_study(store: Store, _built_study_template: Path) -> Store:
+    """The `store` fixture holding a small study: 56 synthetic faces (4 per emotion in PublicTest and
+    in Training), 28 of them built (4 per emotion, split PublicTest, seed 0) into 280 stimuli, and
+    10 playlists of 28 (seed 0). No votes. Built once per session and copied (fast)."""
+    import shutil
+
+    shutil.copyfile(_built_study_template, store.path)
+    return store
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> Path:
+    """Path of a demo study store built once per test session (disfer.demo.build_demo, seed 0).
+
+    Shared by every test that asks for it: read it, never write to it (use `demo_store_copy`).
+    """
+    from disfer.demo import build_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    build_demo(Store(path, lock_timeout=30), seed=0)
+    return path
+
+
+@pytest.fixture
+def demo_store_copy(demo_store: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo store that a test may write to."""
+    import shutil
+
+    return Path(shutil.copyfile(demo_store, tmp_path / "demo_copy.duckdb"))
+
+
+@pytest.fixture(scope="session")
+def _real_study_template(tmp_path_factory) -> Path:
+    from disfer.build import build_study
+    from disfer.ingest import ingest_fer2013
+
+    path = require_file(FER2013_TEST)
+    template = Store(tmp_path_factory.mktemp("real_study") / "template.duckdb", lock_timeout=10)
+    ingest_fer2013(template, path)
+    build_study(template, per_class=12, seed=0, split="PublicTest")
+    return template.path
+
+
+@pytest.fixture
+def real_study(store: Store, _real_study_template: Path) -> Store:
+    """The `store` fixture holding the paper's design on real faces: the 7,178 faces of
+    ../shared/data/fer2013_test.csv ingested, 84 of them (12 per emotion, PublicTest, seed 0) built
+    into 840 stimuli. No playlists, no votes. Skips when the real file is absent."""
+    import shutil
+
+    shutil.copyfile(_real_study_template, store.path)
     return store

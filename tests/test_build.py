@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import FER2013_TEST, require_file
 
 from disfer.build import build_study
 from disfer.distortions import DISTORTIONS, Distortion
@@ -21,15 +20,6 @@ def _stimuli(store):
         return con.execute(
             "SELECT t.*, s.pixels AS source_pixels, s.original_label, s.split FROM stimuli t"
             " JOIN sources s USING (source_id) ORDER BY stimulus_id").df()
-
-
-@pytest.fixture(scope="module")
-def real_study(tmp_path_factory):
-    path = require_file(FER2013_TEST)
-    store = Store(tmp_path_factory.mktemp("real") / "study.duckdb", lock_timeout=10)
-    ingest_fer2013(store, path)
-    build_study(store, per_class=12, seed=3, split="PublicTest")
-    return store
 
 
 def test_real_build_has_84_sources_and_840_stimuli_12_per_emotion(real_study):

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import FER2013_TEST, require_file
 
-from disfer.build import build_study
 from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
-from disfer.ingest import ingest_fer2013
 from disfer.playlists import assign_playlists, make_playlists
-from disfer.store import Store
 
 
 def _design(store) -> pd.DataFrame:
@@ -39,17 +35,9 @@ def _check_constraints(df: pd.DataFrame, count: int) -> None:
     assert (cond.max() - cond.min()).max() <= 1, cond
 
 
-@pytest.fixture(scope="module")
-def real_840(tmp_path_factory):
-    store = Store(tmp_path_factory.mktemp("pl") / "s.duckdb", lock_timeout=10)
-    ingest_fer2013(store, require_file(FER2013_TEST))
-    build_study(store, per_class=12, seed=0, split="PublicTest")
-    return store
-
-
-def test_real_study_21_playlists_of_40_satisfy_every_constraint(real_840):
-    make_playlists(real_840, count=21, size=40, seed=5)
-    df = _design(real_840)
+def test_real_study_21_playlists_of_40_satisfy_every_constraint(real_study):
+    make_playlists(real_study, count=21, size=40, seed=5)
+    df = _design(real_study)
     _check_constraints(df, 21)
     assert (df.groupby("playlist_id").size() == 40).all()
     assert (df.groupby("playlist_id")["source_id"].nunique() == 40).all()
@@ -59,12 +47,12 @@ def test_real_study_21_playlists_of_40_satisfy_every_constraint(real_840):
     assert (cond == 4).all()
 
 
-def test_playlists_are_deterministic_per_seed(real_840):
-    a = make_playlists(real_840, count=21, size=40, seed=1)
-    b = make_playlists(real_840, count=21, size=40, seed=1)
-    c = make_playlists(real_840, count=21, size=40, seed=2)
+def test_playlists_are_deterministic_per_seed(real_study):
+    a = make_playlists(real_study, count=21, size=40, seed=1)
+    b = make_playlists(real_study, count=21, size=40, seed=1)
+    c = make_playlists(real_study, count=21, size=40, seed=2)
     assert a.equals(b) and not a.equals(c)
-    with real_840.read() as con:
+    with real_study.read() as con:
         stored = con.execute("SELECT playlist_id, stimulus_id, position FROM playlists"
                              " ORDER BY playlist_id, position").df()
     assert stored.astype({"playlist_id": "int64", "position": "int64"}).equals(

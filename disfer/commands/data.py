@@ -143,7 +143,7 @@ def store_counts(store) -> dict[str, int]:
 def _info(args) -> None:
     store = args.store
     counts = store_counts(store)
-    print(f"store           {store.path}")
-    print(f"schema version  {store.schema_version()}")
+    print(f"{'store':<15} {store.path}")
+    print(f"{'schema_version':<15} {store.schema_version()}")
     for table, n in counts.items():
         print(f"{table:<15} {n:,}")
