@@ -111,15 +111,18 @@ def import_predictions(store, path: str | Path, model_id: str) -> int:
     frame.insert(0, "model_id", model_id)
 
     def write(con) -> int:
-        known = con.execute("SELECT family FROM models WHERE model_id = ?", [model_id]).fetchone()
+        # fetchall, not fetchone: DuckDB refuses new work on a connection with an unfinished result.
+        found = con.execute("SELECT family FROM models WHERE model_id = ?", [model_id]).fetchall()
+        known = found[0] if found else None
         if known is not None and known[0] != "external":
             raise ConfigError(f"model {model_id!r} is a built-in model ({known[0]}); "
                               "import external predictions under another name")
         con.register("import_ids", rows[["stimulus_id", "_row"]])
         unknown = con.execute(
             "SELECT i.stimulus_id, i._row FROM import_ids i ANTI JOIN stimuli s USING (stimulus_id)"
-            " ORDER BY i._row LIMIT 1").fetchone()
-        if unknown is not None:
+            " ORDER BY i._row LIMIT 1").fetchall()
+        if unknown:
+            unknown = unknown[0]
             raise InputError(path, f"unknown stimulus {unknown[0]!r} (not in this store)", row=int(unknown[1]))
         if known is None:
             con.execute("INSERT INTO models (model_id, family, config) VALUES (?, 'external', ?)",

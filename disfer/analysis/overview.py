@@ -10,26 +10,30 @@ from disfer.analysis.humans import majority_from_counts
 from disfer.emotions import EMOTION_INDEX, EMOTIONS
 
 
-def _model_availability() -> dict[str, bool]:
-    """model id -> available, from the model registry where it is installed (else empty)."""
+def _model_availability(store) -> dict[str, bool]:
+    """model id -> weights present, from the model registry where it is installed (else empty).
+
+    Importing the registry imports torch (seconds), so only `overview` asks, never the report.
+    """
     try:
         from disfer.models.registry import list_models
-        infos = list_models()
+        infos = list_models(store)
     except Exception:  # registry absent or failing: the overview still shows the store's models
         return {}
     out = {}
     for info in infos:
-        mid = getattr(info, "model_id", None) or getattr(info, "id", None) or getattr(info, "name", None)
+        mid = getattr(info, "name", None) or getattr(info, "model_id", None)
         if mid is not None:
-            out[str(mid)] = bool(getattr(info, "available", True))
+            out[str(mid)] = bool(getattr(info, "weights_present", getattr(info, "available", False)))
     return out
 
 
-def overview(store) -> dict:
+def overview(store, availability: bool = True) -> dict:
     """Counts of the store: sources per emotion, stimuli, playlists, participants, votes, models.
 
     models: one dict per model known to the store or the registry (model_id, family, parent_id,
-    predictions, available: None where the registry does not say). study_kind: from study_meta.
+    predictions, available: weights present per the registry, None where it does not say).
+    availability=False skips the registry (and its torch import). study_kind: from study_meta.
     """
     with store.read() as con:
         per_emotion = dict(con.execute(
@@ -39,19 +43,19 @@ def overview(store) -> dict:
             " (SELECT count(DISTINCT playlist_id) FROM playlists),"
             " (SELECT count(*) FROM participants WHERE crowd = 'study'),"
             " (SELECT count(*) FROM votes),"
-            " (SELECT count(DISTINCT source_id) FROM crowd_counts WHERE crowd = 'ferplus')").fetchone()
+            " (SELECT count(DISTINCT source_id) FROM crowd_counts WHERE crowd = 'ferplus')").fetchall()[0]
         models = con.execute(
             "SELECT m.model_id, m.family, m.parent_id, count(p.stimulus_id) FROM models m"
             " LEFT JOIN predictions p USING (model_id) GROUP BY ALL ORDER BY m.model_id").fetchall()
-        kind = con.execute("SELECT value FROM study_meta WHERE key = 'study_kind'").fetchone()
-    available = _model_availability()
+        kind = con.execute("SELECT value FROM study_meta WHERE key = 'study_kind'").fetchall()
+    available = _model_availability(store) if availability else {}
     rows = [{"model_id": m, "family": f, "parent_id": p, "predictions": int(n),
              "available": available.get(m)} for m, f, p, n in models]
     for mid in sorted(set(available) - {r["model_id"] for r in rows}):
         rows.append({"model_id": mid, "family": None, "parent_id": None, "predictions": 0,
                      "available": available[mid]})
     return {
-        "study_kind": kind[0] if kind else None,
+        "study_kind": kind[0][0] if kind else None,
         "sources": int(one[0]),
         "sources_per_emotion": {e: int(per_emotion.get(e, 0)) for e in (*EMOTIONS, "unknown")},
         "stimuli": int(one[1]), "playlists": int(one[2]), "participants": int(one[3]),

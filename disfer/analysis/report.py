@@ -135,7 +135,7 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
                   "all_versions_misclassified_count": len(audit.source_ids)},
         "emotions": list(EMOTIONS),
     }
-    info = overview(store)
+    info = overview(store, availability=False)
     report["study_kind"] = info["study_kind"]
     report["counts"]["playlists"] = info["playlists"]
     report["counts"]["sources_in_store"] = info["sources"]

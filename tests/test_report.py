@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+from analysis_fixtures import random_study
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+
+from disfer.analysis import majority_vote, study_report
+from disfer.cli import main
+from disfer.emotions import EMOTIONS
+
+
+@pytest.fixture
+def study_store(store):
+    drawn = random_study(store, n_sources=24, raters_per_playlist=5, seed=11,
+                         models={"net": 0.7, "net-ft-blur": 0.8}, parents={"net-ft-blur": "net"})
+    return store, drawn
+
+
+def test_report_follows_the_json_contract(study_store):
+    store, _ = study_store
+    report = json.loads(json.dumps(study_report(store, bootstrap=200, seed=3)))
+    c = report["counts"]
+    assert (c["sources"], c["stimuli"], c["votes"]) == (24, 240, 240 * 5)
+    assert c["participants"] == 6 * 5  # 240 stimuli / 40 per playlist, 5 raters each
+    h = report["humans"]
+    for key in ("accuracy", "fleiss_kappa"):
+        assert isinstance(h[key], float)
+    assert 0 <= h["accuracy"] <= 1 and isinstance(h["tied_stimuli"], int)
+    assert set(h["pi_bins"]) == {"gt_0_9", "gt_0_5", "lt_0_3"}
+    assert set(h["participant_accuracy"]) >= {"mean", "min", "max"}
+    assert len(report["conditions"]) == 3 * 10
+    for row in report["conditions"]:
+        assert row["rater"] in ("humans", "net", "net-ft-blur")
+        assert row["distortion"] in ("original", "gaussian_blur", "gaussian_noise", "salt_pepper")
+        assert row["ci_low"] <= row["accuracy"] <= row["ci_high"] and row["n"] == 24
+    for m in ("net", "net-ft-blur"):
+        for key in ("accuracy", "cohen_kappa", "mcnemar_vs_humans_p", "offdiag_pearson_r_vs_humans",
+                    "error_consistency_vs_humans"):
+            assert isinstance(report["models"][m][key], float), key
+    assert "mcnemar_vs_parent_p" in report["models"]["net-ft-blur"]
+    assert isinstance(report["audit"]["contradicted_stimuli"], int)
+    assert isinstance(report["audit"]["all_versions_misclassified_sources"], list)
+
+
+def test_report_numbers_match_independent_computations(study_store):
+    store, drawn = study_store
+    report = study_report(store, bootstrap=0, consensus=False)
+    stimuli = drawn["stimuli"]
+    truth = np.array([EMOTIONS[drawn["labels"][s - 1]] for s in stimuli["source_id"]])
+    counts = drawn["votes"].groupby(["stimulus_id", "emotion"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=list(EMOTIONS), fill_value=0)
+    assert report["humans"]["fleiss_kappa"] == pytest.approx(sm_fleiss_kappa(counts.to_numpy()))
+    pred = drawn["predictions"][0].set_index("stimulus_id").loc[stimuli["stimulus_id"], "predicted"].to_numpy()
+    net = report["models"]["net"]
+    assert net["accuracy"] == pytest.approx(np.mean(pred == truth))
+    assert net["cohen_kappa"] == pytest.approx(cohen_kappa_score(truth, pred))
+    mv = majority_vote(store).set_index("stimulus_id").loc[stimuli["stimulus_id"]]
+    human_ok = mv["correct"].astype(bool).to_numpy()
+    model_ok = pred == truth
+    table = [[np.sum(model_ok & human_ok), np.sum(model_ok & ~human_ok)],
+             [np.sum(~model_ok & human_ok), np.sum(~model_ok & ~human_ok)]]
+    exact = table[0][1] + table[1][0] < 25
+    assert net["mcnemar_vs_humans_p"] == pytest.approx(mcnemar(table, exact=exact, correction=True).pvalue)
+    assert report["humans"]["accuracy"] == pytest.approx(human_ok.mean())
+    wrong = (~human_ok).sum()
+    assert report["audit"]["contradicted_stimuli"] == wrong
+
+
+def test_cli_report_json_and_text(study_store, capsys):
+    store, _ = study_store
+    assert main(["--db", str(store.path), "report", "--json", "--bootstrap", "50", "--seed", "1"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["counts"]["stimuli"] == 240
+    assert main(["--db", str(store.path), "report", "--bootstrap", "0", "--no-consensus"]) == 0
+    text = capsys.readouterr().out
+    assert "Fleiss' kappa" in text and "net-ft-blur" in text
+
+
+def test_report_on_an_empty_store(store):
+    report = json.loads(json.dumps(study_report(store, bootstrap=10)))
+    assert report["counts"]["stimuli"] == 0 and report["models"] == {}
+    assert report["humans"]["accuracy"] is None
