@@ -282,8 +282,9 @@ def draw_face(identity: Identity, units: np.ndarray, rng: np.random.Generator) -
     for side_sign in (-1, 1):
         ex = cx + side_sign * idt.eye_gap
         m = c.mask()
-        cv2.ellipse(m, _pt(ex, eye_y - 0.8), _pt(4.8, 3.4), 0, 0, 360, 255, -1, line, _SHIFT)
-        c.shade(m, 0.72, soften=1.2)
+        # Lowered brows deepen the socket's shadow (the glare of anger), raised ones open it up.
+        cv2.ellipse(m, _pt(ex, eye_y - 0.8 - 0.4 * lift), _pt(4.8, 3.4), 0, 0, 360, 255, -1, line, _SHIFT)
+        c.shade(m, 0.74 - 0.24 * u["brow_lower"] + 0.08 * u["brow_raise"], soften=1.2)
         m = c.mask()
         cv2.ellipse(m, _pt(ex, eye_y), _pt(3.4, opening), 0, 0, 360, 255, -1, line, _SHIFT)
         c.paint(m, min(idt.skin + 40, 235), alpha=0.8, soften=0.15)
@@ -336,7 +337,7 @@ def draw_face(identity: Identity, units: np.ndarray, rng: np.random.Generator) -
         m = c.mask()
         cv2.fillPoly(m, [_pts(top + bottom)], 255, line, _SHIFT)
         c.paint(m, 18, alpha=0.95, soften=0.2)
-        if u["lip_corner_pull"] + u["upper_lip_raise"] > 0.6:
+        if u["lip_corner_pull"] + u["upper_lip_raise"] + 0.5 * u["brow_lower"] > 0.6:
             teeth = c.mask()
             cv2.fillPoly(teeth, [_pts(top + bottom)], 255, line, _SHIFT)
             cut = c.mask()

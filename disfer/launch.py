@@ -1,0 +1,59 @@
+"""Run by `make run` before the dashboard starts: a missing or empty store gets the demo study.
+
+A store that already holds stimuli is left exactly as it is. No connection stays open after this
+process ends, so the dashboard can open the store at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from disfer.errors import DisferError
+from disfer.store import Store, default_db_path
+
+
+def has_stimuli(path: Path) -> bool:
+    """Whether the store at `path` exists and holds at least one stimulus."""
+    if not path.exists():
+        return False
+    with Store(path).read() as con:
+        return con.execute("SELECT count(*) FROM stimuli").fetchall()[0][0] > 0
+
+
+def ensure_store(path: Path | None = None, seed: int = 0, out=print) -> bool:
+    """Build the demo at `path` (default $DISFER_DB or data/disfer.duckdb) unless it has stimuli.
+
+    Returns True when the demo was built.
+    """
+    from disfer.demo import build_demo
+
+    path = Path(path) if path is not None else default_db_path()
+    if has_stimuli(path):
+        out(f"opening the store {path} as it is")
+        return False
+    store = Store(path)
+    with store.read() as con:
+        n_sources = con.execute("SELECT count(*) FROM sources").fetchall()[0][0]
+    if n_sources:
+        # Faces but no study yet: the user's own data, half-way; building a demo into it would mix the two.
+        out(f"{path} holds {n_sources:,} faces but no stimuli yet; run `disfer build` to make the study "
+            f"(the dashboard opens it as it is)")
+        return False
+    out(f"{path} is {'empty' if path.exists() else 'missing'}: building the demo study "
+        f"(synthetic faces and a simulated crowd; no download)")
+    build_demo(store, seed=seed, log=lambda line: out(f"  {line}"))
+    return True
+
+
+def main() -> int:
+    try:
+        ensure_store()
+    except DisferError as err:
+        print(f"disfer: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
