@@ -31,6 +31,11 @@ _LOCK_HINT = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid
 # One migration pass per path and process; later opens skip straight to work.
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
+# Opening the first and closing the last connection of a file create and destroy DuckDB's database
+# instance. Done by two threads at once, a new instance can open the file while the old one closes
+# its handle, and closing any handle drops this process's file lock (POSIX locks are per process):
+# another process then writes beside us and the file is corrupted. So connect and close take turns.
+_instance_lock = threading.Lock()
 
 
 def default_db_path() -> Path:
@@ -75,7 +80,8 @@ class Store:
         delay = 0.02
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                with _instance_lock:
+                    return duckdb.connect(str(self.path))
             except duckdb.IOException as err:
                 text = str(err)
                 if "not a valid DuckDB database file" in text:
@@ -92,6 +98,11 @@ class Store:
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 1.6, 0.5)
             except duckdb.Error as err:
+                # DuckDB's per-process instance cache races when one thread opens the file while
+                # another closes the last connection ("already attached"); it passes at once.
+                if "already attached" in str(err) and time.monotonic() < deadline:
+                    time.sleep(0.005 * (1 + random.random()))
+                    continue
                 raise StoreError(f"{self.path}: cannot open store: {err}") from None
 
     @contextmanager
@@ -103,7 +114,8 @@ class Store:
             self._ensure_schema(con)
             yield con
         finally:
-            con.close()
+            with _instance_lock:
+                con.close()
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
