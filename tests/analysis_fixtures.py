@@ -50,8 +50,8 @@ def write_frames(store, sources: pd.DataFrame, stimuli: pd.DataFrame, votes: pd.
                         " FROM model_df")
         if predictions is not None and len(predictions):
             probs = np.zeros((len(predictions), 7))
-            probs[np.arange(len(predictions)),
-                  [EMOTIONS.index(e) for e in predictions["predicted"]]] = 1.0
+            code = predictions["predicted"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy(np.int64)
+            probs[np.arange(len(predictions)), code] = 1.0
             frame = predictions[["model_id", "stimulus_id", "predicted"]].assign(
                 **{e: probs[:, i] for i, e in enumerate(EMOTIONS)})
             con.register("pred_df", frame)
@@ -109,22 +109,23 @@ def random_study(store, n_sources: int = 84, raters_per_playlist: int = 50, play
     order = rng.permutation(n_stim)
     playlist = np.empty(n_stim, np.int64)
     playlist[order] = np.arange(n_stim) // playlist_size
-    n_pl = int(playlist.max()) + 1
     playlists = pd.DataFrame({"playlist_id": playlist, "stimulus_id": sid,
                               "position": np.argsort(order) % playlist_size})
-    # Votes: raters_per_playlist people per playlist, each voting once on every stimulus of it.
+    # Votes: raters_per_playlist people per playlist, each voting once on every stimulus of it
+    # (rater slot r of playlist k is participant k * raters_per_playlist + r).
     lab = labels[stim_src - 1]
-    stim_by_pl = [np.flatnonzero(playlist == p) for p in range(n_pl)]
-    v_stim = np.concatenate([np.tile(s, raters_per_playlist) for s in stim_by_pl])
-    v_part = np.concatenate([np.repeat(np.arange(raters_per_playlist) + p * raters_per_playlist, len(s))
-                             for p, s in enumerate(stim_by_pl)])
+    v_stim = np.tile(np.arange(n_stim), raters_per_playlist)
+    v_part = playlist[v_stim] * raters_per_playlist + np.repeat(np.arange(raters_per_playlist), n_stim)
     if vote_probs is None:
         p_right = 0.7 - 0.15 * lvl[v_stim]
         right = rng.random(len(v_stim)) < p_right
         other = (lab[v_stim] + rng.integers(1, 7, len(v_stim))) % 7
         choice = np.where(right, lab[v_stim], other)
     else:
-        cum = np.cumsum(vote_probs[stim_src[v_stim] - 1], axis=1)
+        # The source's distribution, blended towards uniform as the distortion grows.
+        mix = (0.15 * lvl)[:, None]
+        probs = (1 - mix) * vote_probs[stim_src - 1] + mix / 7
+        cum = np.cumsum(probs, axis=1)[v_stim]
         choice = np.minimum((rng.random(len(v_stim))[:, None] > cum).sum(axis=1), 6)
     votes = pd.DataFrame({"participant_id": np.char.add("p", v_part.astype(str)),
                           "stimulus_id": np.array(sid, dtype=object)[v_stim],

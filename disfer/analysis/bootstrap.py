@@ -7,6 +7,8 @@ replicates (paired), and the whole computation is a matrix product per chunk of 
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 CHUNK = 100  # replicates per matrix product; bounds memory at chunk x sources floats
@@ -28,21 +30,39 @@ def bootstrap_accuracy(source: np.ndarray, key: np.ndarray, correct: np.ndarray,
     size = n_sources * n_keys
     right = np.bincount(cell, weights=np.asarray(correct, np.float64), minlength=size)
     total = np.bincount(cell, minlength=size).astype(np.float64)
-    right = right.reshape(n_sources, n_keys).astype(np.float32)
-    total = total.reshape(n_sources, n_keys).astype(np.float32)
+    right = right.reshape(n_sources, n_keys)
+    total = total.reshape(n_sources, n_keys)
     rng = np.random.default_rng(seed)
     acc = np.empty((replicates, n_keys), np.float64)
+    with _one_blas_thread():
+        _replicates(rng, right, total, acc, n_sources)
+    alpha = (1.0 - level) / 2.0
+    seen = total.sum(axis=0) > 0
+    if seen.any():
+        sub = acc[:, seen]
+        quant = np.nanquantile if np.isnan(sub).any() else np.quantile
+        q = quant(sub, [alpha, 1.0 - alpha], axis=0)
+        low[seen], high[seen] = q[0], q[1]
+    return low, high
+
+
+def _one_blas_thread():
+    # These products are small and many: with BLAS threads on a busy 2-core machine they ran 70x
+    # slower than on one thread (threads spinning for cores that other processes hold).
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional (comes with scikit-learn); without it, BLAS's own default
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _replicates(rng, right, total, acc, n_sources) -> None:
+    replicates = len(acc)
     for start in range(0, replicates, CHUNK):
         b = min(CHUNK, replicates - start)
         draws = rng.integers(0, n_sources, size=(b, n_sources))
         rows = np.repeat(np.arange(b, dtype=np.int64) * n_sources, n_sources)
         weights = np.bincount(rows + draws.ravel(), minlength=b * n_sources)
-        weights = weights.reshape(b, n_sources).astype(np.float32)
+        weights = weights.reshape(b, n_sources).astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             acc[start:start + b] = (weights @ right) / (weights @ total)
-    alpha = (1.0 - level) / 2.0
-    seen = total.sum(axis=0) > 0
-    if seen.any():
-        q = np.nanquantile(acc[:, seen], [alpha, 1.0 - alpha], axis=0)
-        low[seen], high[seen] = q[0], q[1]
-    return low, high
