@@ -32,6 +32,7 @@ def ensure_store(path: Path | None = None, seed: int = 0, out=print) -> bool:
     if has_stimuli(path):
         out(f"opening the store {path} as it is")
         return False
+    existed = path.exists()
     store = Store(path)
     with store.read() as con:
         n_sources = con.execute("SELECT count(*) FROM sources").fetchall()[0][0]
@@ -40,7 +41,7 @@ def ensure_store(path: Path | None = None, seed: int = 0, out=print) -> bool:
         out(f"{path} holds {n_sources:,} faces but no stimuli yet; run `disfer build` to make the study "
             f"(the dashboard opens it as it is)")
         return False
-    out(f"{path} is {'empty' if path.exists() else 'missing'}: building the demo study "
+    out(f"{path} is {'empty' if existed else 'missing'}: building the demo study "
         f"(synthetic faces and a simulated crowd; no download)")
     build_demo(store, seed=seed, log=lambda line: out(f"  {line}"))
     return True
