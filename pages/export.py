@@ -1,0 +1,59 @@
+"""Export: write the curated dataset (FER-2013 CSV, FERPlus-style CSV, image folders or Parquet) with
+its manifest and dataset card. The same as `disfer export`."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app_common import cached, get_store, page_header, require
+from disfer import curation
+from disfer.errors import DisferError
+from disfer.export import DEFAULT_STATUSES, FORMATS, export_dataset
+
+FORMAT_HELP = {
+    "fer2013-csv": "Kaggle's emotion,pixels,Usage with the curated primary label: any FER-2013 script reads it.",
+    "ferplus": "FERPlus-style vote counts (the study's crowd) and soft-label columns, with the pixels.",
+    "folders": "One PNG per face under <Usage>/<emotion>/, and labels.csv with the multi-label view.",
+    "parquet": "Multi-hot and soft labels, original label, provenance, curation status and pixels.",
+}
+
+facts = page_header("Export", "The curated, relabeled dataset. Exports are deterministic: the same "
+                    "store gives the same bytes (the card's date is the latest curation event).")
+require(facts)
+store = get_store()
+
+gt = cached(curation.current_ground_truth)
+counts = gt["status"].value_counts() if not gt.empty else pd.Series(dtype=int)
+cells = st.columns(5)
+for cell, name in zip(cells, ("confirmed", "relabeled", "ambiguous", "excluded", "disputed"), strict=True):
+    cell.metric(name.capitalize(), f"{int(counts.get(name, 0)):,}")
+
+fmt = st.selectbox("Format", FORMATS, key="export_format", format_func=lambda f: f)
+st.caption(FORMAT_HELP[fmt])
+statuses = st.multiselect("Statuses to export ('uncurated' keeps the original label)",
+                          curation.VIEW_STATUSES, default=list(DEFAULT_STATUSES), key="export_statuses")
+include_distorted = st.checkbox("Include the distorted versions", key="export_distorted")
+st.session_state.setdefault("export_out", str(Path(store.path).parent / "exports" / fmt))
+out = st.text_input("Output folder (new or empty)", key="export_out")
+force = st.checkbox("Replace a previous export in this folder", key="export_force")
+
+if st.button("Export", type="primary", icon=":material/download:"):
+    bar = st.progress(0.0, text="exporting ...")
+    try:
+        manifest = export_dataset(store, fmt, out, include_distorted=include_distorted, statuses=statuses,
+                                  force=force, progress=lambda f, text: bar.progress(f, text=text))
+    except DisferError as err:
+        bar.empty()
+        st.error(str(err))
+        st.stop()
+    bar.empty()
+    st.success(f"Wrote {manifest['rows']:,} rows to {out}")
+    card = (Path(out) / "dataset_card.md").read_text(encoding="utf-8")
+    st.markdown(card)
+    with st.expander("manifest.json"):
+        st.json(manifest)
+    main_file = {"fer2013-csv": "fer2013.csv", "ferplus": "ferplus.csv", "parquet": "dataset.parquet"}.get(fmt)
+    if main_file:
+        st.download_button(f"Download {main_file}", data=(Path(out) / main_file).read_bytes(),
+                           file_name=main_file)

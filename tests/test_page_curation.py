@@ -1,0 +1,122 @@
+"""The curation and export pages, run headless with streamlit's AppTest on an empty store and on a
+store with a small study: a curator's clicks land as events, an export writes its folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_curation import add_sources
+
+from disfer import curation
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # pages import app_common from the repository root, as `streamlit run` does
+
+
+def run_page(page: str, db: Path, monkeypatch, **state) -> AppTest:
+    monkeypatch.setenv("DISFER_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("title", "markdown", "caption", "info", "warning", "subheader", "success")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+@pytest.fixture
+def study(store):
+    # Source 2 is contradicted on every version, so the audit puts it first in the queue.
+    add_sources(store, ["happiness", "anger", "sadness"],
+                votes={0: ["happiness"] * 10, 1: ["surprise"] * 10, 2: ["sadness"] * 6 + ["fear"] * 4})
+    return store
+
+
+@pytest.mark.parametrize("page", ["curation", "export"])
+def test_empty_store_says_what_to_load(page, store, monkeypatch):
+    at = run_page(page, store.path, monkeypatch)
+    clean(at)
+    assert "no study yet" in texts(at) and "disfer demo" in texts(at)
+
+
+def test_curator_confirms_then_relabels_and_undoes(study, monkeypatch):
+    at = run_page("curation", study.path, monkeypatch, curator="ann")
+    clean(at)
+    assert at.subheader[0].value == "Source 2: labelled anger"  # the audit's first
+    assert len(at.image) >= 10  # its ten versions
+    button(at, "Confirm original label").click().run()
+    clean(at)
+    log = curation.event_log(study)
+    assert list(zip(log["source_id"], log["status"], log["curator"], strict=True)) == [(2, "confirmed", "ann")]
+    assert at.subheader[0].value.startswith("Source 3")  # moved on to the next in the queue
+    # Multi-label with the crowd's soft label, via the buttons the 1-7 shortcuts press.
+    button(at, "Use the crowd's vote distribution as a soft label").click().run()
+    assert at.multiselect(key="cur_labels").value == ["sadness", "fear"]
+    assert at.text_input(key="cur_weights").value == "0.6,0.4"
+    assert at.selectbox(key="cur_status").value == "ambiguous"
+    button(at, "Save decision").click().run()
+    clean(at)
+    row = curation.current_ground_truth(study).set_index("source_id").loc[3]
+    assert row["labels"] == ["sadness", "fear"] and row["weights"] == pytest.approx([0.6, 0.4])
+    button(at, "Undo my last decision").click().run()
+    clean(at)
+    assert 3 not in set(curation.current_ground_truth(study)["source_id"])
+
+
+def test_bad_weights_are_refused_on_the_page(study, monkeypatch):
+    at = run_page("curation", study.path, monkeypatch, curator="ann", curation_source_id=1)
+    at.button(key="toggle-neutral").click().run()
+    assert at.multiselect(key="cur_labels").value == ["happiness", "neutral"]
+    at.text_input(key="cur_weights").set_value("0.5,0.2").run()
+    button(at, "Save decision").click().run()
+    assert at.error and "sum to" in at.error[0].value
+    assert curation.event_log(study).empty
+
+
+def test_disagreement_shows_kappa_and_a_lead_resolves(study, monkeypatch):
+    curation.record_decision(study, 1, ["happiness"], None, "confirmed", "ann")
+    curation.record_decision(study, 1, ["surprise"], None, "relabeled", "bob")
+    at = run_page("curation", study.path, monkeypatch, curator="lea", curation_source_id=1)
+    clean(at)
+    assert "disputed" in texts(at)
+    tables = [d.value for d in at.dataframe]
+    pairs = next(t for t in tables if "Cohen's kappa" in t.columns)
+    assert pairs.iloc[0]["n_common"] == 1
+    at.text_input(key="lead_name").set_value("lea").run()
+    assert at.multiselect(key="cur_labels").value == ["surprise"]  # the provisional, latest opinion
+    at.button(key="toggle-happiness").click().run()
+    assert at.multiselect(key="cur_labels").value == ["surprise", "happiness"]
+    at.button(key="toggle-happiness").click().run()
+    button(at, "Resolve with the labels, weights and status above").click().run()
+    clean(at)
+    row = curation.current_ground_truth(study).set_index("source_id").loc[1]
+    assert row["resolved"] and row["labels"] == ["surprise"] and row["status"] == "relabeled"
+
+
+def test_export_page_writes_the_dataset(study, monkeypatch, tmp_path):
+    curation.record_decision(study, 2, ["surprise"], None, "relabeled", "ann")
+    at = run_page("export", study.path, monkeypatch)
+    clean(at)
+    at.selectbox(key="export_format").set_value("fer2013-csv")
+    at.text_input(key="export_out").set_value(str(tmp_path / "out"))
+    next(b for b in at.button if b.label == "Export").click().run()
+    clean(at)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["rows"] == 3 and manifest["labels_changed"] == 1
+    assert "labels changed from the original: 1" in texts(at)
