@@ -1,0 +1,129 @@
+"""The models DisFER Studio knows: plain data mapping ids to adapter classes, as in deepface.
+
+Listing is cheap (no weights are read, no heavy package is imported); `load_model` builds an
+adapter whose weights load on first use. Fine-tuned variants live in the store's `models` table
+(family = the parent's family, weights_path = a safetensors file, parent_id set) and load through
+their family's adapter.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from disfer.errors import ConfigError
+from disfer.models.base import FERModel
+from disfer.models.deepface_net import DeepFaceEmotion
+from disfer.models.minixception import MiniXception
+from disfer.models.rmn_net import RMNEmotion
+
+FAMILIES: dict[str, type[FERModel]] = {
+    "minixception": MiniXception,
+    "deepface": DeepFaceEmotion,
+    "rmn": RMNEmotion,
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    family: str
+    description: str
+    weights_present: bool
+    weights_path: str | None          # the file in use, where one was found
+    weights_file: str                 # the exact file name the model needs
+    looked_in: tuple[str, ...]        # every place searched, best first
+    hint: str                         # where to put the file, in words
+    parent_id: str | None = None
+
+    def line(self) -> str:
+        """One line for `disfer models`, starting with the model's name."""
+        if self.weights_present:
+            state = f"ready    {self.weights_path}"
+        else:
+            state = f"MISSING  {self.hint}"
+        return f"{self.name:<28} {state}"
+
+
+def _info(cls: type[FERModel]) -> ModelInfo:
+    found = cls.find_weights()
+    return ModelInfo(name=cls.family, family=cls.family, description=cls.description,
+                     weights_present=found is not None, weights_path=str(found) if found else None,
+                     weights_file=cls.weights_file,
+                     looked_in=tuple(str(p) for p in cls.search_paths()) or (cls.weights_file,),
+                     hint=cls.where_hint())
+
+
+def _variant_rows(store) -> list[tuple]:
+    if store is None or not Path(store.path).exists():
+        return []
+    with store.read() as con:
+        return con.execute(
+            "SELECT model_id, family, parent_id, weights_path FROM models "
+            "WHERE family <> 'external' AND model_id NOT IN (SELECT unnest(?::TEXT[])) "
+            "ORDER BY model_id", [list(FAMILIES)]).fetchall()
+
+
+def _resolve(weights_path: str, store) -> Path:
+    p = Path(weights_path)
+    return p if p.is_absolute() or store is None else Path(store.path).parent / p
+
+
+def list_models(store=None) -> list[ModelInfo]:
+    """The built-in models, then (given a store) its fine-tuned variants."""
+    infos = [_info(cls) for cls in FAMILIES.values()]
+    for model_id, family, parent_id, weights_path in _variant_rows(store):
+        cls = FAMILIES.get(family)
+        path = _resolve(weights_path, store) if weights_path else None
+        present = path is not None and path.is_file()
+        infos.append(ModelInfo(
+            name=model_id, family=family,
+            description=f"fine-tuned from {parent_id}" if parent_id else f"variant of {family}",
+            weights_present=present and cls is not None,
+            weights_path=str(path) if present else None,
+            weights_file=path.name if path else "?", looked_in=(str(path),) if path else (),
+            hint=f"weights file {path} is missing" if path else "no weights_path recorded",
+            parent_id=parent_id))
+    return infos
+
+
+def load_model(model_id: str, device: str = "auto", store=None,
+               weights_path: str | Path | None = None) -> FERModel:
+    """The adapter for a built-in model id or a variant registered in `store`'s models table."""
+    if model_id in FAMILIES:
+        return FAMILIES[model_id](model_id, weights_path, device)
+    row = None
+    if store is not None and Path(store.path).exists():
+        with store.read() as con:
+            row = con.execute("SELECT family, parent_id, weights_path FROM models WHERE model_id = ?",
+                              [model_id]).fetchone()
+    if row is None:
+        known = ", ".join(list(FAMILIES) + [r[0] for r in _variant_rows(store)])
+        raise ConfigError(f"unknown model {model_id!r} (known: {known})")
+    family, parent_id, stored_path = row
+    if family not in FAMILIES:
+        raise ConfigError(f"model {model_id!r} has family {family!r}: it has predictions only "
+                          "(imported), no network to run")
+    path = weights_path or (_resolve(stored_path, store) if stored_path else None)
+    if path is None:
+        raise ConfigError(f"model {model_id!r} has no weights_path in the store")
+    model = FAMILIES[family](model_id, path, device)
+    model.parent_id = parent_id
+    return model
+
+
+def register_model(con, model: FERModel, config: dict | None = None,
+                   parent_id: str | None = None) -> None:
+    """Insert or refresh `model`'s row in the models table (inside the caller's transaction).
+
+    An existing row keeps its family, parent and configuration; its fingerprint and weights path
+    follow the file actually used.
+    """
+    con.execute(
+        "INSERT INTO models (model_id, family, parent_id, fingerprint, config, weights_path) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model_id) DO UPDATE SET "
+        "fingerprint = excluded.fingerprint, weights_path = excluded.weights_path",
+        [model.model_id, model.family, parent_id or getattr(model, "parent_id", None),
+         model.fingerprint, json.dumps(config) if config is not None else None,
+         str(model.weights_path)])

@@ -1,0 +1,107 @@
+"""The Residual Masking Network (rmn package, `resmasking_dropout1`) with its published checkpoint.
+
+Why the rmn files are loaded by path: `import rmn` downloads checkpoints from the Hugging Face
+hub at import time, and the wheel's top-level package `models` runs `models/__init__.py`, which
+imports pytorchcv and so torchvision, whose CPU build does not load beside ours (and a matching
+CUDA pair makes a 5.5 GB environment). The four files the network needs (resmasking.py,
+resnet.py, masking.py, utils.py) import only torch, so we load them as submodules of a private
+package whose `__init__` is never run. The definitions and the checkpoint format stay rmn's own.
+
+Cost: about 138 million parameters and 224x224 input; a few images per second on a 2-core CPU.
+Use a GPU (`--device cuda`) for whole studies.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.metadata
+import os
+import sys
+import types
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from disfer.errors import ConfigError
+from disfer.models import weights as W
+from disfer.models.base import FER2013_ORDER, FERModel
+
+CHECKPOINT_FILE = "Z_resmasking_dropout1_rot30_2019Nov30_13.32"
+HF_REPO = "phamquiluan/ResidualMaskingNetwork"
+INPUT_SIZE = 224
+_PACKAGE = "_disfer_rmn_models"
+
+
+def rmn_models_dir() -> Path:
+    """The rmn wheel's `models/` folder (located through the installed files, not imported)."""
+    try:
+        dist = importlib.metadata.distribution("rmn")
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError("rmn: the rmn package is not installed; "
+                          "`pip install --no-deps rmn==3.3.0`") from None
+    folder = Path(dist.locate_file("models"))
+    if not (folder / "resmasking.py").is_file():
+        raise ConfigError(f"{folder}: rmn's models/resmasking.py is missing; reinstall rmn==3.3.0")
+    return folder
+
+
+def resmasking_module() -> types.ModuleType:
+    """rmn's `models.resmasking`, imported without running `models/__init__.py`."""
+    if f"{_PACKAGE}.resmasking" in sys.modules:
+        return sys.modules[f"{_PACKAGE}.resmasking"]
+    folder = rmn_models_dir()
+    package = types.ModuleType(_PACKAGE)
+    package.__path__ = [str(folder)]  # relative imports (.resnet, .masking) resolve in here
+    package.__spec__ = importlib.machinery.ModuleSpec(_PACKAGE, None, is_package=True)
+    sys.modules[_PACKAGE] = package
+    return importlib.import_module(f"{_PACKAGE}.resmasking")
+
+
+def hf_cache_dirs() -> list[Path]:
+    if os.environ.get("HF_HUB_CACHE"):
+        return [Path(os.environ["HF_HUB_CACHE"])]
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    return [home / "hub"]
+
+
+class RMNEmotion(FERModel):
+    family = "rmn"
+    description = ("Residual Masking Network (rmn package, resmasking_dropout1, 224x224 input, "
+                   "138M params; slow on CPU, use a GPU)")
+    labels = FER2013_ORDER
+    weights_file = CHECKPOINT_FILE
+    weights_env = "DISFER_RMN_WEIGHTS"
+
+    @classmethod
+    def search_paths(cls) -> list[Path]:
+        paths = super().search_paths() + [Path("pretrained_ckpt")]  # rmn's own local override
+        repo = "models--" + HF_REPO.replace("/", "--")
+        for cache in hf_cache_dirs():
+            paths += sorted((cache / repo / "snapshots").glob(f"*/{CHECKPOINT_FILE}"))
+        return paths
+
+    @classmethod
+    def where_hint(cls) -> str:
+        cache = hf_cache_dirs()[0] / ("models--" + HF_REPO.replace("/", "--")) / "snapshots"
+        return (f"download {CHECKPOINT_FILE} from huggingface.co/{HF_REPO} into the Hugging Face "
+                f"cache ({cache}/<revision>/) or set {cls.weights_env} to the file")
+
+    def build(self) -> nn.Module:
+        return resmasking_module().resmasking_dropout1(in_channels=3, num_classes=7)
+
+    def load_weights(self, network: nn.Module, path: Path) -> None:
+        # rmn's checkpoints keep the state dict under "net"; our fine-tuned variants are bare.
+        state = W.load_state_file(path, key=None if path.suffix == ".safetensors" else "net")
+        W.apply_state(network, state, path)
+
+    def prepare(self, x: torch.Tensor, exact: bool = True) -> torch.Tensor:
+        # rmn: grey face stacked to 3 channels, cv2 bilinear resize to 224x224 (rounded to
+        # uint8), then ToTensor (x / 255), no mean/std normalisation.
+        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+        if exact:
+            x = torch.round(x)
+        x = x * (1.0 / 255.0)
+        return x.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)

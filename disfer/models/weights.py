@@ -1,0 +1,134 @@
+"""Loading weight files safely, checking them against a network, and fingerprinting them.
+
+Nothing here unpickles arbitrary objects: `.pth` checkpoints go through
+`torch.load(weights_only=True)`, fine-tuned variants are safetensors files. Every failure names
+the file, so a user who put the wrong download in place knows which file to replace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from disfer.errors import ConfigError
+
+# Fingerprints of large files (the RMN checkpoint is 550 MB) are cached per process, keyed on
+# what changes when the file is replaced.
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def fingerprint(path: str | Path) -> str:
+    """SHA-256 of a weights file, the key under which its predictions are cached."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as err:
+        raise ConfigError(f"{p}: cannot read weights file ({err.strerror})") from None
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _FINGERPRINTS:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                h.update(chunk)
+        _FINGERPRINTS[key] = h.hexdigest()
+    return _FINGERPRINTS[key]
+
+
+def _numpy_data_types() -> list:
+    # Training scripts (rmn's among them) store metrics as numpy scalars next to the weights.
+    # These rebuild plain numbers and dtypes, never run code, so the weights-only unpickler may
+    # accept them.
+    import numpy as np
+
+    found = [np.dtype, np._core.multiarray.scalar]
+    found += [type(np.dtype(t)) for t in ("float32", "float64", "int64", "int32", "bool")]
+    return found
+
+
+_NUMPY_DATA = _numpy_data_types()
+
+
+def load_torch_state(path: str | Path, key: str | None = None) -> dict[str, torch.Tensor]:
+    """A state dict from a `.pth` checkpoint, refusing anything but tensors and plain values.
+
+    `key` picks a sub-dictionary (RMN's checkpoints keep the weights under "net").
+    """
+    p = Path(path)
+    try:
+        with torch.serialization.safe_globals(_NUMPY_DATA):
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: weights file not found") from None
+    except Exception as err:  # truncated zip, foreign pickle, ...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{p}: not a readable PyTorch weights file ({first[:200]})") from None
+    if key is not None:
+        if not isinstance(obj, dict) or key not in obj:
+            raise ConfigError(f"{p}: checkpoint has no {key!r} entry; is this the right file?")
+        obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ConfigError(f"{p}: does not hold a state dict of tensors")
+    return obj
+
+
+def load_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: weights file not found")
+    try:
+        return load_file(str(p), device="cpu")
+    except Exception as err:
+        raise ConfigError(f"{p}: not a readable safetensors file ({str(err)[:200]})") from None
+
+
+def load_state_file(path: str | Path, key: str | None = None) -> dict[str, torch.Tensor]:
+    """A state dict from either format, chosen by the file's extension."""
+    if str(path).endswith(".safetensors"):
+        return load_safetensors(path)
+    return load_torch_state(path, key)
+
+
+def apply_state(network: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> nn.Module:
+    """Load `state` into `network`, or say (naming the file) how the architectures differ."""
+    own = network.state_dict()
+    # BatchNorm's step counter matters only to training from scratch; Keras files lack it.
+    state = {**{k: v for k, v in own.items() if k.endswith("num_batches_tracked")}, **state}
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+             for k, v in own.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing tensors (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})")
+        if wrong:
+            parts.append(f"{len(wrong)} of the wrong shape (e.g. {wrong[0]})")
+        raise ConfigError(f"{path}: weights do not fit the {type(network).__name__} architecture: "
+                          + "; ".join(parts))
+    network.load_state_dict(state)
+    return network
+
+
+def save_safetensors(network: nn.Module, path: str | Path) -> Path:
+    """Write a network's weights as a safetensors file (the format of fine-tuned variants).
+
+    Written to a temporary name first and renamed, so an interrupted save never leaves a
+    truncated file where a loader would look.
+    """
+    from safetensors.torch import save_file
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".part")
+    state = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
+    save_file(state, str(tmp))
+    os.replace(tmp, p)
+    return p

