@@ -1,5 +1,58 @@
-"""CLI commands of this area (not yet written)."""
+"""`disfer finetune`: the paper's per-distortion protocol or re-fine-tuning on curated labels."""
+
+from __future__ import annotations
+
+import json
+
+from disfer.finetune import DEFAULT_EPOCHS, DEFAULT_LR, PROTOCOLS, finetune, variant_summary
+from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS
+from disfer.finetune.targets import SCHEMES
+
+
+def _run(args) -> int:
+    def show(row: dict) -> None:
+        if args.quiet:
+            return
+        train = ("" if row["train_loss"] is None else
+                 f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}  ")
+        print(f"epoch {row['epoch']:>3}  {train}val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}",
+              flush=True)
+
+    variant = finetune(args.store, args.model, protocol=args.protocol, distortion=args.distortion,
+                       targets=args.targets, epochs=args.epochs, seed=args.seed, device=args.device,
+                       augment=args.augment, lr=args.lr, batches=args.batches,
+                       per_class=args.per_class, on_epoch=show)
+    summary = variant_summary(args.store, variant)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{variant}: best epoch {summary['best_epoch']} (validation accuracy "
+              f"{summary['best_val_accuracy']:.3f}, parent {summary['parent_val_accuracy']:.3f}); "
+              f"{summary['train_images']} training / {summary['val_images']} validation images; "
+              f"weights {summary['weights_path']}; {summary['predictions']} stimuli predicted")
+    return 0
 
 
 def register(sub) -> None:
-    return None
+    p = sub.add_parser("finetune", help="fine-tune a model (paper protocol or curated labels)",
+                       description="Fine-tune a model on the study's stimuli, register the result as "
+                                   "a new model variant, and run it on every stimulus.")
+    p.add_argument("--model", required=True, help="model to start from (see `disfer models`)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
+                   help="paper: per distortion, original labels; curated: the curated ground truth")
+    p.add_argument("--distortion", help="distortion type (required by the paper protocol; "
+                                        "restricts the curated one)")
+    p.add_argument("--targets", choices=SCHEMES,
+                   help="target scheme for --protocol curated (default majority)")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=DEFAULT_LR, help="Adam learning rate")
+    p.add_argument("--batches", type=int, default=BATCHES_PER_EPOCH,
+                   help=f"batches per epoch (paper: {BATCHES_PER_EPOCH})")
+    p.add_argument("--per-class", type=int, default=PER_CLASS,
+                   help=f"images of each emotion per batch (paper: {PER_CLASS}, half distorted)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--augment", action="store_true",
+                   help="render the distorted half of each batch on the fly (registry distortions)")
+    p.add_argument("--json", action="store_true", help="print the variant's summary as JSON")
+    p.set_defaults(func=_run)

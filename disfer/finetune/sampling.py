@@ -98,8 +98,9 @@ class BatchComposer:
             by_kind = {k: np.flatnonzero(in_class & (self.kinds == k)) for k in (ORIGINAL, DISTORTED)}
             present = [k for k in (ORIGINAL, DISTORTED) if len(by_kind[k])]
             if len(present) == 2:
-                n_orig = per_class // 2
-                self.groups.append((c, ORIGINAL, by_kind[ORIGINAL], n_orig))
+                n_orig = per_class // 2   # one image per class: the distorted one
+                if n_orig:
+                    self.groups.append((c, ORIGINAL, by_kind[ORIGINAL], n_orig))
                 self.groups.append((c, DISTORTED, by_kind[DISTORTED], per_class - n_orig))
             elif present:
                 self.groups.append((c, present[0], by_kind[present[0]], per_class))
