@@ -160,11 +160,11 @@ def _render(spec: str, fmt: str) -> bytes:
 def show_chart(chart, name: str, key: str | None = None) -> None:
     """Draw an Altair chart with PNG and SVG downloads, rendered only when a button is pressed."""
     st.altair_chart(chart, width="content")
-    left, right, _ = st.columns([1, 1, 6])
+    row = st.container(horizontal=True)
     # The spec is serialised inside the callables, so a page pays for it only on a click.
-    left.download_button("PNG", data=lambda: _render(chart.to_json(), "png"), file_name=f"{name}.png",
+    row.download_button("PNG", data=lambda: _render(chart.to_json(), "png"), file_name=f"{name}.png",
                          mime="image/png", key=f"png-{key or name}", icon=":material/image:")
-    right.download_button("SVG", data=lambda: _render(chart.to_json(), "svg"), file_name=f"{name}.svg",
+    row.download_button("SVG", data=lambda: _render(chart.to_json(), "svg"), file_name=f"{name}.svg",
                           mime="image/svg+xml", key=f"svg-{key or name}", icon=":material/draw:")
 
 

@@ -82,15 +82,15 @@ def confusion_heatmap(matrix: pd.DataFrame, *, title: str = "", fmt: str = ".2f"
     order += sorted((set(long[label]) | set(long[predicted])) - set(order))
     top = float(long["value"].max()) if len(long) else 1.0
     base = alt.Chart(long).encode(
-        x=alt.X(f"{predicted}:N", sort=order, title=predicted),
-        y=alt.Y(f"{label}:N", sort=order, title=label))
+        x=alt.X(f"{predicted}:N", sort=order, title=predicted, axis=alt.Axis(labelAngle=-40, labelOverlap=False)),
+        y=alt.Y(f"{label}:N", sort=order, title=label, axis=alt.Axis(labelOverlap=False)))
     cells = base.mark_rect().encode(
         color=alt.Color("value:Q", scale=alt.Scale(scheme="blues", domain=[0, top or 1]), title=None),
         tooltip=[label, predicted, alt.Tooltip("value:Q", format=fmt)])
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text("value:Q", format=fmt),
         color=alt.condition(alt.datum.value > top / 2, alt.value("white"), alt.value("black")))
-    return (cells + text).properties(width=260, height=260, title=title)
+    return (cells + text).properties(width=330, height=330, title=title)
 
 
 def offdiag_scatter(points: pd.DataFrame, *, x: str, y: str, r: float | None = None,

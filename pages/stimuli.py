@@ -68,9 +68,10 @@ faces = stimulus_pixels(chunk["stimulus_id"])
 columns = st.columns(9)
 for i, row in enumerate(chunk.itertuples(index=False)):
     with columns[i % 9]:
-        st.image(face_image(faces[row.stimulus_id], 2), width=96)
         said = f" / {row.majority}" if isinstance(row.majority, str) else ""
-        if st.button(f"{row.label}{said}", key=f"open-{row.stimulus_id}", help=row.stimulus_id):
+        st.image(face_image(faces[row.stimulus_id], 2), width=96, caption=f"{row.label}{said}")
+        if st.button("open", key=f"open-{row.stimulus_id}", help=f"{row.stimulus_id}: label / majority",
+                     type="tertiary"):
             st.session_state["stimuli_source_id"] = int(row.source_id)
 
 st.divider()

@@ -1,0 +1,139 @@
+"""End to end: the real app (`streamlit run`) in a real headless Chromium, every page opened.
+
+Uses Debian's chromium (`apt-get install chromium`) driven by pip's playwright; never downloads a
+browser. Skips, saying why, where chromium is absent. Screenshots go to $DISFER_SCREENSHOTS (default: <tmp>/disfer_e2e_screenshots); the test prints it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+# url path (st.Page infers it from the file name) -> title the page shows
+PAGES = {"overview": "Overview", "stimuli": "Stimuli", "robustness": "Robustness", "confusion": "Confusion",
+         "agreement": "Agreement", "audit": "Label audit", "saliency": "Saliency"}
+ERROR_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def study_copy(tmp_path_factory, request) -> Path:
+    """A copy of the demo store (the session's demo_store fixture), or a small study without it."""
+    folder = tmp_path_factory.mktemp("e2e_store")
+    try:
+        demo = request.getfixturevalue("demo_store")
+        shutil.copy(getattr(demo, "path", demo), folder / "study.duckdb")
+    except pytest.FixtureLookupError:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from test_pages import make_small_study
+
+        make_small_study(folder / "study.duckdb", kind="demo")
+    return folder / "study.duckdb"
+
+
+@pytest.fixture(scope="module")
+def app_url(study_copy):
+    port = _free_port()
+    env = {**os.environ, "DISFER_DB": str(study_copy), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         # (not --server.fileWatcherType none: with it, streamlit 1.67 ignores st.navigation)
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_server(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _settle(page, timeout_ms: int = 90_000) -> None:
+    """Wait until the script run has finished (Streamlit's status widget gone, content there)."""
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    quiet_since = None
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        if running:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 1.0:
+            return
+        page.wait_for_timeout(200)
+    raise TimeoutError("the page kept running")
+
+
+def test_every_page_renders_in_chromium(app_url):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    # Outside pytest's rotating temp folders, so the pictures outlive later test runs.
+    shots = Path(os.environ.get("DISFER_SCREENSHOTS") or Path(tempfile.gettempdir()) / "disfer_e2e_screenshots")
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    print(f"\nscreenshots: {shots}")
+    seen = {}
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # The entry point first, as a user would: on a fresh server, streamlit 1.67 answers a
+            # deep link into pages/ with the bare page until the router has run once.
+            page.goto(app_url)
+            _settle(page)
+            for path, title in PAGES.items():
+                start = time.monotonic()
+                page.goto(f"{app_url}/{path}")
+                _settle(page)
+                heading = page.locator('[data-testid="stMain"] h1').first.inner_text()
+                nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+                errors = page.locator(ERROR_BOXES)
+                page.screenshot(path=str(shots / f"{path}.png"), full_page=True)
+                assert errors.count() == 0, f"{path}: {errors.first.inner_text()}"
+                assert heading.strip() == title
+                assert "Label audit" in nav  # the router's page list, not a scan of pages/
+                seen[path] = time.monotonic() - start
+        finally:
+            browser.close()
+    print("seconds per page (load and render in the browser):",
+          {p: round(t, 2) for p, t in seen.items()})
+    assert sorted(p.name for p in shots.iterdir()) == sorted(f"{p}.png" for p in PAGES)
