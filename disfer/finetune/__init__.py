@@ -128,6 +128,8 @@ def finetune(store: Store, model_id: str, protocol: str = "paper", distortion: s
     if predict:
         from disfer.predict import predict_store
 
+        # The parent too (cached by its fingerprint), so the analyses can compare the two.
+        predict_store(store, model_id, device=device)
         predict_store(store, variant, device=device, progress=progress)
     return variant
 
