@@ -11,7 +11,16 @@ import os
 import pandas as pd
 import streamlit as st
 
-from app_common import analysed, cached, face_image, get_store, page_header, require, show_table
+from app_common import (
+    analysed,
+    cached,
+    face_image,
+    get_store,
+    page_header,
+    require,
+    saliency_image,
+    show_table,
+)
 from disfer import curation
 from disfer.emotions import EMOTIONS
 from disfer.errors import DisferError
@@ -136,7 +145,8 @@ with right:
         st.dataframe(preds.pivot(index="version", columns="model_id", values="answer")
                      .reindex([names[s] for s in versions["stimulus_id"]]))
 
-with st.expander("Saliency maps"):
+# Saliency needs torch and the model weights: loaded only when asked for, not on every source.
+if st.toggle("Saliency maps", key="show_saliency"):
     try:
         from disfer.models.registry import list_models, load_model
         from disfer.saliency import gradcam
@@ -148,8 +158,6 @@ with st.expander("Saliency maps"):
     if ready:
         model_id = st.selectbox("Model", ready, key="saliency_model")
         if st.button("Compute Grad-CAM for every version"):
-            from app_common import saliency_image
-
             model = load_model(model_id, device="cpu", store=store)
             cells = st.columns(5)
             for i, row in enumerate(versions.itertuples(index=False)):

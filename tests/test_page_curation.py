@@ -109,6 +109,16 @@ def test_disagreement_shows_kappa_and_a_lead_resolves(study, monkeypatch):
     assert row["resolved"] and row["labels"] == ["surprise"] and row["status"] == "relabeled"
 
 
+def test_saliency_is_optional(study, monkeypatch):
+    at = run_page("curation", study.path, monkeypatch, curator="ann")
+    at.toggle(key="show_saliency").set_value(True).run()
+    clean(at)
+    models = [s for s in at.selectbox if s.key == "saliency_model"]
+    # Either a model with weights is offered, or the page says why there is none.
+    assert models or any("aliency is not available" in c.value or "No model with weights" in c.value
+                         for c in at.caption)
+
+
 def test_export_page_writes_the_dataset(study, monkeypatch, tmp_path):
     curation.record_decision(study, 2, ["surprise"], None, "relabeled", "ann")
     at = run_page("export", study.path, monkeypatch)
