@@ -244,3 +244,49 @@ def test_every_page_of_a_small_study_is_fast_once_cached(full_study):
         run_page(page, full_study.path, timings)
     print("seconds per page after the first load:", {p: round(t, 3) for p, t in timings.items()})
     assert set(timings) == set(PAGES)
+
+
+def test_audit_sends_a_source_to_curation(full_study):
+    if not (ROOT / "pages" / "curation.py").exists():
+        pytest.skip("the curation page is not installed")
+    os.environ["DISFER_DB"] = str(full_study.path)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.switch_page("pages/audit.py").run()
+    assert_clean(at, "audit")
+    at.button(key="curate-1").click().run()
+    assert at.session_state["curation_source_id"] == 1
+    assert at.title[0].value != "Label audit"  # now on the curation page
+    assert not at.exception
+
+
+def test_saliency_lists_models_without_weights_as_unavailable(tmp_path):
+    from unittest.mock import patch
+
+    from disfer.models.registry import ModelInfo
+
+    missing = ModelInfo(name="rmn", family="rmn", description="", weights_present=False, weights_path=None,
+                        weights_file="rmn.pt", looked_in=("rmn.pt",), hint="put rmn.pt in models/")
+    study = make_small_study(tmp_path / "study.duckdb", per_emotion=1)  # its own store: nothing cached
+    with patch("disfer.models.registry.list_models", return_value=[missing]):
+        at = run_page("saliency", study.path)
+    assert_clean(at, "saliency")
+    assert "No model has its weights here" in texts(at)
+    models = at.dataframe[0].value
+    assert models.loc[models["model"] == "rmn", "available"].item() == "unavailable"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_on_the_demo_study(page, demo_store):
+    timings: dict = {}
+    at = run_page(page, Path(demo_store), timings)
+    assert_clean(at, page)
+    assert "demo data: synthetic faces and a simulated crowd" in texts(at)
+    print(f"{page}: {timings[page]:.3f} s after the first load (demo study)")
+
+
+def test_overview_of_the_demo_study(demo_store):
+    at = run_page("overview", Path(demo_store))
+    assert metric(at, "Sources") == "84"
+    assert metric(at, "Stimuli") == "840"
+    assert metric(at, "Playlists") == "21"
+    assert "the offline demo study" in texts(at)
