@@ -59,7 +59,8 @@ def faces_from_arrow(column: pa.ChunkedArray | pa.Array, ids: list[str] | None =
 def pending_stimuli(store, model_id: str, fingerprint: str) -> tuple[list[str], np.ndarray]:
     """Ids and faces of the stimuli without a prediction from these exact weights."""
     with store.read() as con:
-        table = con.sql(_PENDING_SQL, params=[model_id, fingerprint]).to_arrow_table()
+        # A fresh cursor: the relation API needs a connection with no pending result.
+        table = con.cursor().sql(_PENDING_SQL, params=[model_id, fingerprint]).to_arrow_table()
     ids = table.column("stimulus_id").to_pylist()
     return ids, faces_from_arrow(table.column("pixels"), ids)
 

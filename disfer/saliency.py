@@ -78,3 +78,58 @@ def gradient_shap(model: FERModel, face: np.ndarray, target: str | int | None = 
         attr = GradientShap(forward).attribute(x, baselines=baselines, target=index,
                                                n_samples=n_samples, stdevs=stdev)
     return attr[0, 0].detach().float().cpu().numpy().astype(np.float32)
+
+
+def stimulus_face(store, stimulus_id: str) -> np.ndarray:
+    """The (48, 48) face of one stimulus in the store."""
+    from disfer.errors import ConfigError
+    from disfer.images import from_blob
+
+    with store.read() as con:
+        row = con.execute("SELECT pixels FROM stimuli WHERE stimulus_id = ?", [stimulus_id]).fetchone()
+    if row is None:
+        raise ConfigError(f"unknown stimulus {stimulus_id!r} (ids look like 17-gaussian_blur-2)")
+    return from_blob(row[0])
+
+
+def overlay_png(face: np.ndarray, saliency: np.ndarray, signed: bool = False, scale: int = 4) -> bytes:
+    """PNG bytes: the face and the map laid over it, side by side, enlarged `scale` times."""
+    import cv2
+
+    m = saliency.astype(np.float32)
+    if signed:  # red where the pixel speaks for the class, blue where against, grey at zero
+        peak = float(np.abs(m).max()) or 1.0
+        m = (m / peak + 1) / 2
+    else:
+        peak = float(m.max()) or 1.0
+        m = np.clip(m / peak, 0, 1)
+    heat = cv2.applyColorMap((m * 255).astype(np.uint8),
+                             cv2.COLORMAP_COOLWARM if signed and hasattr(cv2, "COLORMAP_COOLWARM")
+                             else cv2.COLORMAP_JET)
+    grey = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)
+    blended = cv2.addWeighted(grey, 0.5, heat, 0.5, 0)
+    image = np.concatenate([grey, blended], axis=1)
+    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    ok, buf = cv2.imencode(".png", image)
+    return buf.tobytes()
+
+
+def write_saliency_pngs(store, model_id: str, stimulus_id: str, out_dir, target=None,
+                        device: str = "auto", weights_path=None) -> list:
+    """Grad-CAM and Gradient SHAP PNGs of one stimulus; returns the paths written."""
+    from pathlib import Path
+
+    from disfer.models import load_model
+
+    face = stimulus_face(store, stimulus_id)
+    model = load_model(model_id, device=device, store=store, weights_path=weights_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    label = target or "predicted"
+    paths = []
+    for name, values, signed in (("gradcam", gradcam(model, face, target), False),
+                                 ("gradshap", gradient_shap(model, face, target), True)):
+        path = out / f"{stimulus_id}_{model_id}_{label}_{name}.png"
+        path.write_bytes(overlay_png(face, values, signed=signed))
+        paths.append(path)
+    return paths

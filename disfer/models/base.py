@@ -58,6 +58,7 @@ class FERModel:
     labels: ClassVar[tuple[str, ...]] = FER2013_ORDER  # the network's own output order
     weights_file: ClassVar[str]                        # the file name a user must provide
     weights_env: ClassVar[str]                         # environment variable naming the file
+    channels_last: ClassVar[bool] = True               # weights in NHWC (faster convolutions)
 
     def __init__(self, model_id: str | None = None, weights_path: str | Path | None = None,
                  device: str | torch.device = "auto"):
@@ -106,7 +107,8 @@ class FERModel:
             self.load_weights(net, self.weights_path)
             net.eval()
             # channels_last lets oneDNN (CPU) and cuDNN (GPU) pick their fastest convolutions.
-            self._network = net.to(self.device, memory_format=torch.channels_last)
+            fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+            self._network = net.to(self.device, memory_format=fmt)
         return self._network
 
     def load(self) -> FERModel:

@@ -174,6 +174,10 @@ class MiniXception(FERModel):
     labels = FER2013_ORDER
     weights_file = "emotion_model.hdf5"
     weights_env = "DISFER_MINIXCEPTION_WEIGHTS"
+    # torch 2.13's CPU backward of depthwise convolutions with channels_last weights crashes the
+    # process (segmentation fault), which would kill fine-tuning and saliency; the compiled
+    # forward is as fast either way.
+    channels_last = False
 
     @classmethod
     def search_paths(cls) -> list[Path]:
@@ -201,8 +205,7 @@ class MiniXception(FERModel):
         x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
         if exact:
             x = torch.round(x)
-        x = x * (2.0 / 255.0) - 1.0
-        return x.contiguous(memory_format=torch.channels_last)
+        return x * (2.0 / 255.0) - 1.0
 
     def enable_compile(self, batch: int = 256) -> bool:
         from disfer.models.compiled import compile_network
