@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from importlib import resources
 from itertools import combinations
 
 import numpy as np
@@ -291,29 +292,26 @@ def current_ground_truth(store: Store) -> pd.DataFrame:
     decided_at, event_id, primary_label, original_label, resolved (a lead's resolution stands),
     n_curators (curators with a live opinion). See the module docstring for the rules.
     """
-    live = _live_events(store)
-    if live.empty:
+    sql = (resources.files("disfer") / "sql" / "curation_ground_truth.sql").read_text()
+    with store.read() as con:
+        df = con.execute(sql).df()
+    if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in GROUND_TRUTH_COLUMNS})
-    live = live.assign(key=[decision_key(lab, st) for lab, st in zip(live["labels"], live["status"], strict=True)])
-    rows = []
-    for source_id, group in live.groupby("source_id", sort=True):
-        opinions = group[group["role"] == "curator"].groupby("curator").tail(1)
-        leads = group[group["role"] == "lead"]
-        if not leads.empty:
-            chosen, status, resolved = leads.iloc[-1], leads.iloc[-1]["status"], True
-        else:
-            chosen = opinions.sort_values("event_id").iloc[-1]
-            status = "disputed" if opinions["key"].nunique() > 1 else chosen["status"]
-            resolved = False
-        rows.append({
-            "source_id": int(source_id), "labels": chosen["labels"], "weights": chosen["weights"],
-            "status": status, "curator": chosen["curator"], "decided_at": chosen["decided_at"],
-            "event_id": int(chosen["event_id"]),
-            "primary_label": primary_label(chosen["labels"], chosen["weights"]),
-            "original_label": chosen["original_label"], "resolved": resolved,
-            "n_curators": int(opinions["curator"].nunique()),
-        })
-    return pd.DataFrame(rows, columns=GROUND_TRUTH_COLUMNS)
+    labels = [_as_list(v) for v in df["labels"]]
+    weights = [_as_weights(v) for v in df["weights"]]
+    return pd.DataFrame({
+        "source_id": df["source_id"].astype(int).values,
+        "labels": pd.Series(labels, dtype=object).values,
+        "weights": pd.Series(weights, dtype=object).values,
+        "status": df["status"].astype(object).values,
+        "curator": df["curator"].astype(object).values,
+        "decided_at": df["decided_at"].values,
+        "event_id": df["event_id"].astype(int).values,
+        "primary_label": [primary_label(lab, w) for lab, w in zip(labels, weights, strict=True)],
+        "original_label": [v if isinstance(v, str) else None for v in df["original_label"]],
+        "resolved": df["resolved"].astype(bool).values,
+        "n_curators": df["n_curators"].astype(int).values,
+    }, columns=GROUND_TRUTH_COLUMNS)
 
 
 def show_source(store: Store, source_id: int) -> dict:
@@ -361,10 +359,9 @@ def curator_agreement(store: Store) -> CuratorAgreement:
         pairs.append({"curator_a": a, "curator_b": b, "n_common": int(len(common)),
                       "agreement": agreement, "kappa": kappa})
     resolved = gt.set_index("source_id") if not gt.empty else None
+    n_keys = ops.groupby("source_id")["key"].nunique()
     rows = []
-    for source_id, group in ops.groupby("source_id", sort=True):
-        if group["key"].nunique() < 2:
-            continue
+    for source_id, group in ops[ops["source_id"].isin(n_keys[n_keys > 1].index)].groupby("source_id"):
         res = resolved.loc[source_id] if resolved is not None and source_id in resolved.index else None
         is_resolved = bool(res is not None and res["resolved"])
         rows.append({"source_id": int(source_id),
