@@ -9,18 +9,45 @@ number of faces.
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
 from disfer.distortions import DISTORTIONS, conditions, stimulus_id, stimulus_seed
 from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
-from disfer.images import N_PIXELS, stack_blobs
+from disfer.images import N_PIXELS, SIZE
 from disfer.progress import Progress, ProgressFn
 from disfer.store import Store
 
 CHUNK_SOURCES = 2048
+# A build is ONE transaction, yet its memory must not grow with the number of stimuli. DuckDB pins
+# a transaction's rows appended statement by statement, but a single INSERT that streams its rows
+# (an Arrow RecordBatchReader fed by a generator) is written out row group by row group. The
+# memory cap keeps DuckDB's buffer pool from caching those blocks up to 80% of RAM; one thread
+# makes the generator (and so the progress callback) run in the caller's thread.
+BULK_SETTINGS = {"memory_limit": "512MB", "threads": "1"}
+
+
+@contextmanager
+def bulk_insert_settings(con) -> Iterator[None]:
+    """DuckDB settings for one streaming bulk insert on this database, restored afterwards."""
+    previous = {name: con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
+                for name in BULK_SETTINGS}
+    for name, value in BULK_SETTINGS.items():
+        con.execute(f"SET {name} = '{value}'")  # names and values are constants, not user input
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            try:
+                con.execute(f"SET {name} = '{value}'")  # DuckDB's own earlier value
+            except duckdb.Error:
+                pass  # the connection is closing after a failure anyway
 
 
 def sample_sources(store: Store, per_class: int | None = 12, seed: int = 0,
@@ -61,9 +88,16 @@ def sample_sources(store: Store, per_class: int | None = 12, seed: int = 0,
     return sorted(int(i) for i in chosen)
 
 
+STIMULI_SCHEMA = pa.schema([("stimulus_id", pa.string()), ("source_id", pa.int32()),
+                            ("distortion", pa.string()), ("level", pa.int32()), ("param", pa.float64()),
+                            ("seed", pa.int64()), ("pixels", pa.binary())])
+
+
 def render_sources(source_ids: np.ndarray, faces: np.ndarray, seed: int,
                    versions: list[tuple[str, int, float | None]]) -> pa.Table:
     """Every version of every face as the rows of the `stimuli` table (an Arrow table)."""
+    if len(source_ids) == 0:
+        return STIMULI_SCHEMA.empty_table()
     n = len(source_ids) * len(versions)
     out = np.empty((n, N_PIXELS), dtype=np.uint8)
     ids, src, dist, lev, par, seeds = [], [], [], [], [], []
@@ -86,7 +120,7 @@ def render_sources(source_ids: np.ndarray, faces: np.ndarray, seed: int,
         "distortion": pa.array(dist, pa.string()), "level": pa.array(lev, pa.int32()),
         "param": pa.array(par, pa.float64()), "seed": pa.array(seeds, pa.int64()),
         "pixels": blobs.cast(pa.binary()),
-    })
+    }, schema=STIMULI_SCHEMA)
 
 
 def build_study(store: Store, per_class: int | None = 12, seed: int = 0, split: str | None = None,
@@ -121,29 +155,54 @@ def build_study(store: Store, per_class: int | None = 12, seed: int = 0, split: 
                          for name in dict.fromkeys(d for d, _, _ in versions) if name != "original"},
               "sources": len(source_ids), "stimuli": len(source_ids) * len(versions)}
 
-    def write(con) -> int:
-        if n_stimuli:
-            con.execute("DELETE FROM stimuli")
-        ids_table = pa.table({"source_id": pa.array(source_ids, pa.int32())})
-        with Progress(len(source_ids) * len(versions), "rendering stimuli", progress, unit="stim") as bar:
-            for start in range(0, len(source_ids), CHUNK_SOURCES):
-                chunk = ids_table.slice(start, CHUNK_SOURCES)
-                con.register("chunk_ids", chunk)
-                rows = con.execute("SELECT s.source_id, s.pixels FROM sources s JOIN chunk_ids c"
-                                   " USING (source_id) ORDER BY s.source_id").fetchall()
-                con.unregister("chunk_ids")
-                faces = stack_blobs([r[1] for r in rows])
-                table = render_sources(np.array([r[0] for r in rows]), faces, seed, versions)
-                con.register("new_stimuli", table)
-                con.execute("INSERT INTO stimuli (stimulus_id, source_id, distortion, level, param, seed,"
-                            " pixels) SELECT * FROM new_stimuli")
-                con.unregister("new_stimuli")
-                bar.update(table.num_rows)
-        con.execute("INSERT OR REPLACE INTO study_meta VALUES ('build', ?)", [json.dumps(config)])
-        con.execute("INSERT INTO study_meta VALUES ('study_kind', 'real') ON CONFLICT DO NOTHING")
-        con.execute("INSERT INTO runs (kind, config, finished_at, status, result)"
-                    " VALUES ('build', ?, current_timestamp, 'done', ?)",
-                    [json.dumps(config), json.dumps({"stimuli": config["stimuli"]})])
-        return config["stimuli"]
+    with tempfile.TemporaryFile() as spill:
+        _spill_faces(store, source_ids, spill)
 
-    return store.write_retrying(write)
+        def write(con) -> int:
+            if n_stimuli:
+                con.execute("DELETE FROM stimuli")
+            with bulk_insert_settings(con), \
+                    Progress(config["stimuli"], "rendering stimuli", progress, unit="stim") as bar:
+                reader = pa.RecordBatchReader.from_batches(
+                    STIMULI_SCHEMA, _render_batches(spill, source_ids, seed, versions, bar))
+                con.register("new_stimuli", reader)
+                try:
+                    con.execute("INSERT INTO stimuli (stimulus_id, source_id, distortion, level, param,"
+                                " seed, pixels) SELECT * FROM new_stimuli")
+                finally:
+                    con.unregister("new_stimuli")
+            _record_build(con, config)
+            return config["stimuli"]
+
+        return store.write_retrying(write)
+
+
+def _spill_faces(store: Store, source_ids: np.ndarray, spill) -> None:
+    """Copy the chosen faces (sorted ids) into a temporary file, 2,304 bytes each, in id order."""
+    with store.read() as con:
+        for start in range(0, len(source_ids), CHUNK_SOURCES):
+            chunk = pa.table({"source_id": pa.array(source_ids[start:start + CHUNK_SOURCES], pa.int32())})
+            con.register("chunk_ids", chunk)
+            rows = con.execute("SELECT s.source_id, s.pixels FROM sources s JOIN chunk_ids c"
+                               " USING (source_id) ORDER BY s.source_id").fetchall()
+            con.unregister("chunk_ids")
+            spill.write(b"".join(r[1] for r in rows))
+
+
+def _render_batches(spill, source_ids: np.ndarray, seed: int, versions, bar: Progress):
+    """Record batches of rendered stimuli, one chunk of faces at a time (a re-run starts over)."""
+    spill.seek(0)
+    for start in range(0, len(source_ids), CHUNK_SOURCES):
+        ids = source_ids[start:start + CHUNK_SOURCES]
+        faces = np.frombuffer(spill.read(len(ids) * N_PIXELS), np.uint8).reshape(len(ids), SIZE, SIZE)
+        table = render_sources(ids, faces, seed, versions)
+        bar.update(table.num_rows)
+        yield from table.to_batches()
+
+
+def _record_build(con, config: dict) -> None:
+    con.execute("INSERT OR REPLACE INTO study_meta VALUES ('build', ?)", [json.dumps(config)])
+    con.execute("INSERT INTO study_meta VALUES ('study_kind', 'real') ON CONFLICT DO NOTHING")
+    con.execute("INSERT INTO runs (kind, config, finished_at, status, result)"
+                " VALUES ('build', ?, current_timestamp, 'done', ?)",
+                [json.dumps(config), json.dumps({"stimuli": config["stimuli"]})])
