@@ -83,3 +83,18 @@ def test_report_on_an_empty_store(store):
     report = json.loads(json.dumps(study_report(store, bootstrap=10)))
     assert report["counts"]["stimuli"] == 0 and report["models"] == {}
     assert report["humans"]["accuracy"] is None
+
+
+def test_report_with_curated_labels(store):
+    pytest.importorskip("disfer.curation")
+    from analysis_fixtures import insert_study
+
+    votes = [(p, "1-original-0", "disgust") for p in "abc"] + [(p, "2-original-0", "fear") for p in "abc"]
+    insert_study(store, {1: "anger", 2: "fear"}, votes)
+    assert study_report(store, bootstrap=0)["humans"]["accuracy"] == 0.5
+    with store.write() as con:
+        con.execute("INSERT INTO curation_events (source_id, curator, labels, status)"
+                    " VALUES (1, 'ann', ['disgust'], 'relabeled')")
+    curated = study_report(store, bootstrap=0, label_kind="curated")
+    assert curated["label_kind"] == "curated" and curated["humans"]["accuracy"] == 1.0
+    assert curated["audit"]["contradicted_stimuli"] == 0

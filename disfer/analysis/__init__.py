@@ -20,6 +20,7 @@ from disfer.analysis.consistency import (
     error_consistency,
     model_vs_majority,
     model_vs_participants,
+    models_vs_participants,
 )
 from disfer.analysis.curves import robustness_curve
 from disfer.analysis.humans import ParticipantAccuracy, majority_vote, participant_accuracy
@@ -32,7 +33,7 @@ __all__ = [
     "HUMANS", "ErrorConsistency", "LabelAudit", "McNemar", "ParticipantAccuracy", "Study",
     "agreement_per_stimulus", "agreement_summary", "cohen_kappa", "confusion_matrix", "crowd_summary",
     "dawid_skene_labels", "error_consistency", "fleiss_kappa", "label_audit", "load_study", "load_trials",
-    "majority_vote", "mcnemar_test", "model_vs_majority", "model_vs_participants", "offdiag_pearson",
+    "majority_vote", "mcnemar_test", "model_vs_majority", "model_vs_participants", "models_vs_participants", "offdiag_pearson",
     "overview", "pairwise_agreement", "participant_accuracy", "pi_bins", "precision_recall",
     "report_text", "robustness_curve", "study_report",
 ]

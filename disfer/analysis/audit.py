@@ -41,8 +41,9 @@ def label_audit(data) -> LabelAudit:
     bad = per_source[per_source["right"] == 0].reset_index()
     # Only the (few) sources wrong everywhere need their list of majority labels.
     wrong_there = wrong[wrong["source_id"].isin(bad["source_id"])]
-    majorities = (wrong_there.groupby("source_id")["majority"]
-                  .agg(lambda m: list(m.value_counts().index)))
+    freq = (wrong_there.groupby(["source_id", "majority"]).size().rename("n").reset_index()
+            .sort_values(["source_id", "n", "majority"], ascending=[True, False, True]))
+    majorities = freq.groupby("source_id")["majority"].agg(list)
     bad["majorities"] = bad["source_id"].map(majorities)
     return LabelAudit(contradicted.reset_index(drop=True),
                       bad[["source_id", "label", "versions", "majorities"]])

@@ -14,7 +14,7 @@ import numpy as np
 from disfer.analysis.agreement import agreement_summary
 from disfer.analysis.audit import label_audit
 from disfer.analysis.confusion import confusion_by_condition, offdiag_pearson, row_normalize
-from disfer.analysis.consistency import error_consistency, model_vs_participants
+from disfer.analysis.consistency import error_consistency, models_vs_participants
 from disfer.analysis.curves import robustness_curve
 from disfer.analysis.humans import majority_arrays, participant_accuracy
 from disfer.analysis.models import cohen_kappa, mcnemar_test
@@ -41,20 +41,19 @@ def _clean(value):
     return value
 
 
-def _model_section(study, model, maj, maj_correct, human_cm, cond):
+def _model_section(study, model, maj, maj_correct, human_cm, cond, cond_masks, vs_people):
     defined, correct = study.model_correct(model)
     pred = study.model_pred[study.models.index(model)].astype(np.int64)
     ref = np.where(correct, pred, study.label_index)
     both = defined & (maj >= 0)
     mc = mcnemar_test(correct[both], maj_correct[both])
     cm = confusion_by_condition(study, model)
-    vs_people = model_vs_participants(study, model)
     per_condition = []
     for c, row in cond.iterrows():
-        sel = defined & (study.condition_index == c)
+        sel = defined & cond_masks[c]
         if not sel.any():
             continue
-        in_both = both & (study.condition_index == c)
+        in_both = both & cond_masks[c]
         per_condition.append({
             "distortion": row["distortion"], "level": int(row["level"]), "n": int(sel.sum()),
             "accuracy": float(correct[sel].mean()), "cohen_kappa": cohen_kappa(ref[sel], pred[sel]),
@@ -106,6 +105,8 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
     vdef, vcorrect = study.vote_correct()
     pacc = participant_accuracy(study)
     cond = study.conditions
+    cond_masks = [study.condition_index == c for c in range(len(cond))]
+    people = models_vs_participants(study) if study.models else {}
     human_cm = confusion_by_condition(study, HUMANS)
     curve = robustness_curve(study, bootstrap=bootstrap, seed=seed)
     audit = label_audit(study)
@@ -129,7 +130,8 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
                                    "max": int(counts.sum(1).max()) if len(counts) else 0},
         },
         "conditions": curve.to_dict(orient="records"),
-        "models": {m: _model_section(study, m, maj, maj_correct, human_cm, cond) for m in study.models},
+        "models": {m: _model_section(study, m, maj, maj_correct, human_cm, cond, cond_masks,
+                                        people[m]) for m in study.models},
         "audit": {"contradicted_stimuli": len(audit.contradicted),
                   "all_versions_misclassified_sources": audit.source_ids,
                   "all_versions_misclassified_count": len(audit.source_ids)},

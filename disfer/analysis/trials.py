@@ -26,22 +26,36 @@ DISTORTION_ORDER = ("original", "gaussian_blur", "gaussian_noise", "salt_pepper"
 LABEL_KINDS = ("original", "curated")
 HUMANS = "humans"  # the rater name of the human majority in curves and reports
 
+# Index tables (temporary, on the read connection) number stimuli, participants and models, so
+# the votes and predictions come back as integer codes: DuckDB does the string joins, and no
+# Python string handling touches the (possibly millions of) votes. Stimuli are numbered in
+# canonical order: source, distortion (DISTORTION_ORDER, then others by name), level.
+_INDEX_SQL = (
+    ("CREATE TEMP TABLE stim_index AS SELECT stimulus_id, (row_number() OVER (ORDER BY source_id,"
+     " coalesce(nullif(list_position(?, distortion), 0), 999), distortion, level) - 1)::INTEGER AS s"
+     " FROM stimuli", "distortions"),
+    ("CREATE TEMP TABLE part_index AS SELECT participant_id,"
+     " (row_number() OVER (ORDER BY participant_id) - 1)::INTEGER AS p FROM participants WHERE crowd = ?",
+     "crowd"),
+    ("CREATE TEMP TABLE model_index AS SELECT model_id, parent_id,"
+     " (row_number() OVER (ORDER BY model_id) - 1)::INTEGER AS m FROM models", None),
+)
+
 _STIMULI_SQL = """
-SELECT s.stimulus_id, s.source_id, s.distortion, s.level, src.original_label AS label
-FROM stimuli s JOIN sources src USING (source_id)
+SELECT s.stimulus_id, s.source_id, s.distortion, s.level::BIGINT AS level, src.original_label AS label
+FROM stim_index x JOIN stimuli s USING (stimulus_id) JOIN sources src USING (source_id)
+ORDER BY x.s
 """
 
-# Integer-coded votes: the joins and the emotion coding happen in DuckDB, so no Python string
-# handling touches the (possibly millions of) votes.
 _VOTES_SQL = """
-SELECT ix.s AS stim, px.p AS rater, list_position(?, v.emotion) - 1 AS choice
+SELECT ix.s AS stim, px.p AS rater, (coalesce(list_position(?, v.emotion), 0) - 1)::TINYINT AS choice
 FROM votes v
 JOIN stim_index ix USING (stimulus_id)
 JOIN part_index px USING (participant_id)
 """
 
 _PREDICTIONS_SQL = """
-SELECT mx.m AS model, ix.s AS stim, list_position(?, p.predicted) - 1 AS choice
+SELECT mx.m AS model, ix.s AS stim, (coalesce(list_position(?, p.predicted), 0) - 1)::TINYINT AS choice
 FROM predictions p
 JOIN stim_index ix USING (stimulus_id)
 JOIN model_index mx USING (model_id)
@@ -123,6 +137,10 @@ class Study:
 
     def vote_correct(self) -> tuple[np.ndarray, np.ndarray]:
         """(defined, correct) per vote."""
+        return self._vote_correct
+
+    @cached_property
+    def _vote_correct(self) -> tuple[np.ndarray, np.ndarray]:
         defined = self.has_label[self.vote_stim]
         return defined, self.truth[self.vote_stim, self.vote_choice] & defined
 
@@ -167,17 +185,18 @@ def _trial_frame(st, truth, stim, choice, rater, kind) -> pd.DataFrame:
 
 
 def _truth_matrix(labels: pd.Series) -> np.ndarray:
+    codes = labels.map(EMOTION_INDEX).to_numpy(dtype=np.float64, na_value=np.nan)
+    known = np.flatnonzero(~np.isnan(codes))
     truth = np.zeros((len(labels), 7), bool)
-    for i, lab in enumerate(labels.to_numpy()):
-        if isinstance(lab, str) and lab in EMOTION_INDEX:
-            truth[i, EMOTION_INDEX[lab]] = True
+    truth[known, codes[known].astype(np.int64)] = True
     return truth
 
 
-def _curated_truth(store, stimuli: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def _curated_truth(store, stimuli: pd.DataFrame, truth: np.ndarray):
     """Apply the curated ground truth: several labels may count; excluded sources are dropped.
 
-    Sources without a curation decision keep their original label.
+    Sources without a curation decision keep their original label. Returns (stimuli, truth, keep)
+    with keep the mask of stimuli kept.
     """
     try:
         from disfer.curation import current_ground_truth
@@ -196,61 +215,63 @@ def _curated_truth(store, stimuli: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarr
             weights = (list(weights) if hasattr(weights, "__len__") and len(weights) == len(labels)
                        else None)
             decided[int(row.source_id)] = (labels, weights)
-    keep = ~stimuli["source_id"].isin(excluded)
+    keep = ~stimuli["source_id"].isin(excluded).to_numpy()
     stimuli = stimuli[keep].reset_index(drop=True)
-    truth = _truth_matrix(stimuli["label"])
+    truth = truth[keep].copy()
     primary = stimuli["label"].to_numpy(dtype=object).copy()
-    for i, src in enumerate(stimuli["source_id"].to_numpy()):
-        if int(src) in decided:
-            labels, weights = decided[int(src)]
-            truth[i] = False
-            for lab in labels:
-                truth[i, EMOTION_INDEX[lab]] = True
-            primary[i] = labels[int(np.argmax(weights))] if weights else labels[0]
-    return stimuli.assign(label=primary), truth
+    rows = np.flatnonzero(stimuli["source_id"].isin(list(decided)).to_numpy())
+    for i in rows:
+        labels, weights = decided[int(stimuli["source_id"].iat[i])]
+        truth[i] = False
+        for lab in labels:
+            truth[i, EMOTION_INDEX[lab]] = True
+        primary[i] = labels[int(np.argmax(weights))] if weights else labels[0]
+    return stimuli.assign(label=primary), truth, keep
 
 
 def load_study(store, crowd: str = "study", label_kind: str = "original") -> Study:
-    """Read stimuli, the crowd's votes and every model's predictions in three queries."""
+    """Read stimuli, the crowd's votes and every model's predictions (three index tables, then
+    three queries returning integer codes)."""
     if label_kind not in LABEL_KINDS:
         raise ConfigError(f"unknown label kind {label_kind!r} (expected one of {', '.join(LABEL_KINDS)})")
+    params = {"distortions": [list(DISTORTION_ORDER)], "crowd": [crowd], None: None}
     with store.read() as con:
+        for sql, key in _INDEX_SQL:
+            con.execute(sql, params[key])
         stimuli = con.execute(_STIMULI_SQL).df()
-        stimuli["level"] = stimuli["level"].astype(np.int64)
-        order = stimuli.assign(_o=stimuli["distortion"].map(_distortion_rank))
-        stimuli = (order.sort_values(["source_id", "_o", "level"]).drop(columns="_o")
-                   .reset_index(drop=True))
-        if label_kind == "curated":
-            stimuli, truth = _curated_truth(store, stimuli)
-        else:
-            truth = _truth_matrix(stimuli["label"])
-        participants = np.array([r[0] for r in con.execute(
-            "SELECT participant_id FROM participants WHERE crowd = ? ORDER BY participant_id",
-            [crowd]).fetchall()], dtype=object)
-        models = con.execute("SELECT model_id, parent_id FROM models ORDER BY model_id").fetchall()
-        con.register("stim_index", pd.DataFrame({"stimulus_id": stimuli["stimulus_id"],
-                                                 "s": np.arange(len(stimuli), dtype=np.int64)}))
-        con.register("part_index", pd.DataFrame({"participant_id": participants,
-                                                 "p": np.arange(len(participants), dtype=np.int64)}))
-        con.register("model_index", pd.DataFrame({"model_id": [m for m, _ in models],
-                                                  "m": np.arange(len(models), dtype=np.int64)}))
+        participants = np.asarray(
+            con.execute("SELECT participant_id FROM part_index ORDER BY p").fetchnumpy()["participant_id"],
+            dtype=object)
+        models = con.execute("SELECT model_id, parent_id FROM model_index ORDER BY m").fetchall()
         votes = con.execute(_VOTES_SQL, [list(EMOTIONS)]).fetchnumpy()
         preds = con.execute(_PREDICTIONS_SQL, [list(EMOTIONS)]).fetchnumpy()
-    choice = np.asarray(votes["choice"])
+    stimuli["label"] = stimuli["label"].astype(object).where(stimuli["label"].notna(), None)
+    truth = _truth_matrix(stimuli["label"])
+    vote_stim = np.asarray(votes["stim"], np.int64)
+    vote_rater = np.asarray(votes["rater"], np.int32)
+    choice = np.asarray(votes["choice"], np.int8)
+    pred_stim = np.asarray(preds["stim"], np.int64)
+    pred_model = np.asarray(preds["model"], np.int64)
+    pchoice = np.asarray(preds["choice"], np.int8)
+    if label_kind == "curated":
+        stimuli, truth, keep = _curated_truth(store, stimuli, truth)
+        new_index = np.cumsum(keep) - 1
+        v_keep, p_keep = keep[vote_stim], keep[pred_stim]
+        vote_stim, vote_rater, choice = new_index[vote_stim[v_keep]], vote_rater[v_keep], choice[v_keep]
+        pred_stim, pred_model, pchoice = new_index[pred_stim[p_keep]], pred_model[p_keep], pchoice[p_keep]
     ok = choice >= 0  # a vote naming no canonical emotion cannot be analysed; import refuses them
     model_pred = np.full((len(models), len(stimuli)), -1, np.int8)
-    pchoice = np.asarray(preds["choice"])
     pok = pchoice >= 0
-    model_pred[np.asarray(preds["model"])[pok], np.asarray(preds["stim"])[pok]] = pchoice[pok]
+    model_pred[pred_model[pok], pred_stim[pok]] = pchoice[pok]
     # Models without a single prediction on this study are left out: nothing to analyse.
     has_any = (model_pred >= 0).any(axis=1)
-    kept = [m for m, keep in zip(models, has_any, strict=True) if keep]
+    kept = [m for m, keep_m in zip(models, has_any, strict=True) if keep_m]
     return Study(
         stimuli=stimuli,
         truth=truth,
-        vote_stim=np.asarray(votes["stim"], np.int32)[ok],
-        vote_rater=np.asarray(votes["rater"], np.int32)[ok],
-        vote_choice=choice[ok].astype(np.int8),
+        vote_stim=vote_stim[ok].astype(np.int32),
+        vote_rater=vote_rater[ok],
+        vote_choice=choice[ok],
         participants=participants,
         models=tuple(m for m, _ in kept),
         model_pred=model_pred[has_any],
