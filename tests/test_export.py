@@ -151,5 +151,44 @@ def test_cli_export(curated, tmp_path, capsys):
     assert main(db + ["export", "--format", "fer2013-csv", str(tmp_path / "out"), "--status", "confirmed",
                       "uncurated"]) == 0
     assert len(pd.read_csv(tmp_path / "out" / "fer2013.csv")) == 2
+    assert main(db + ["export", "--format", "parquet", str(tmp_path / "two"), "--status", "relabeled,ambiguous",
+                      "--include-distorted"]) == 0
+    assert json.loads((tmp_path / "two" / "manifest.json").read_text())["rows"] == 20
     assert main(db + ["export", "--format", "parquet", str(tmp_path / "out")]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_real_fer2013_rows_round_trip_with_curated_labels(tmp_path):
+    from conftest import FER2013_TEST, require_file
+
+    ingest = pytest.importorskip("disfer.ingest", reason="the foundation's ingest is not installed")
+    real = require_file(FER2013_TEST)
+    with open(real, newline="") as fh:
+        rows = list(csv.reader(fh))[:1001]  # header + the first 1,000 real faces
+    sample = tmp_path / "fer2013_sample.csv"
+    with open(sample, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    store = Store(tmp_path / "real.duckdb", lock_timeout=10)
+    assert ingest.ingest_fer2013(store, sample) == 1000
+    # Relabel the first three faces to a label each does not have.
+    relabeled = {}
+    for sid in (1, 2, 3):
+        original = FER2013_CODES[int(rows[sid][0])]
+        new = next(e for e in ("surprise", "disgust") if e != original)
+        curation.record_decision(store, sid, [new], None, "relabeled", "ann")
+        relabeled[sid] = new
+    export_dataset(store, "fer2013-csv", tmp_path / "out")
+    with open(tmp_path / "out" / "fer2013.csv", newline="") as fh:
+        exported = list(csv.reader(fh))
+    assert exported[0] == rows[0] and len(exported) == len(rows)
+    for i in range(1, len(rows)):
+        expected_label = FER2013_CODES.index(relabeled[i]) if i in relabeled else int(rows[i][0])
+        assert (int(exported[i][0]), exported[i][1], exported[i][2]) == (expected_label, rows[i][1], rows[i][2])
+    back = Store(tmp_path / "back.duckdb", lock_timeout=10)
+    ingest.ingest_fer2013(back, tmp_path / "out" / "fer2013.csv")
+    with store.read() as con:
+        before = con.execute("SELECT original_index, pixels FROM sources ORDER BY 1").fetchall()
+    with back.read() as con:
+        after = con.execute("SELECT original_index, pixels, original_label FROM sources ORDER BY 1").fetchall()
+    assert [(i, bytes(p)) for i, p in before] == [(i, bytes(p)) for i, p, _ in after]
+    assert [after[sid - 1][2] for sid in relabeled] == list(relabeled.values())

@@ -130,8 +130,10 @@ def _agreement(args) -> int:
 def _export(args) -> int:
     from disfer.export import export_dataset
 
+    # --status a b or --status a,b (put it after OUT: it takes every word that follows)
+    statuses = [s for item in (args.status or []) for s in item.split(",") if s.strip()] or None
     manifest = export_dataset(args.store, args.format, args.out, include_distorted=args.include_distorted,
-                              statuses=args.status, force=args.force)
+                              statuses=statuses, force=args.force)
     print(f"wrote {manifest['rows']} rows ({args.format}) to {args.out}; manifest {args.out}/manifest.json")
     return 0
 
