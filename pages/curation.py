@@ -77,7 +77,8 @@ nav[0].button("Previous", on_click=go, args=(-1,), shortcut="p", icon=":material
               disabled=position <= 0)
 nav[1].button("Skip", on_click=go, args=(1,), shortcut="s", icon=":material/arrow_forward:",
               disabled=position >= len(queue_ids) - 1)
-nav[2].number_input("Open source id", min_value=1, step=1, value=source_id, key="jump_to", on_change=jump)
+state["jump_to"] = source_id  # follows Skip / Previous / the audit page's "Curate"
+nav[2].number_input("Open source id", min_value=1, step=1, key="jump_to", on_change=jump)
 nav[3].caption(f"Queue: {len(queue_ids):,} sources, ranked by the label audit (all versions "
                "misclassified first, then contradiction strength, then low agreement). "
                + (f"This is #{position + 1}." if position >= 0 else "This source is not in the filtered queue."))

@@ -65,6 +65,7 @@ def test_curator_confirms_then_relabels_and_undoes(study, monkeypatch):
     log = curation.event_log(study)
     assert list(zip(log["source_id"], log["status"], log["curator"], strict=True)) == [(2, "confirmed", "ann")]
     assert at.subheader[0].value.startswith("Source 3")  # moved on to the next in the queue
+    assert at.number_input(key="jump_to").value == 3
     # Multi-label with the crowd's soft label, via the buttons the 1-7 shortcuts press.
     button(at, "Use the crowd's vote distribution as a soft label").click().run()
     assert at.multiselect(key="cur_labels").value == ["sadness", "fear"]
@@ -80,7 +81,9 @@ def test_curator_confirms_then_relabels_and_undoes(study, monkeypatch):
 
 
 def test_bad_weights_are_refused_on_the_page(study, monkeypatch):
-    at = run_page("curation", study.path, monkeypatch, curator="ann", curation_source_id=1)
+    at = run_page("curation", study.path, monkeypatch, curator="ann")
+    at.number_input(key="jump_to").set_value(1).run()
+    assert at.subheader[0].value == "Source 1: labelled happiness"
     at.button(key="toggle-neutral").click().run()
     assert at.multiselect(key="cur_labels").value == ["happiness", "neutral"]
     at.text_input(key="cur_weights").set_value("0.5,0.2").run()

@@ -118,8 +118,9 @@ def _agreement(args) -> int:
     if result.pairs.empty:
         print("fewer than two curators")
     for p in result.pairs.itertuples():
+        kappa = "n/a (needs 2+ common sources and 2+ answers)" if math.isnan(p.kappa) else f"{p.kappa:.3f}"
         print(f"{p.curator_a} vs {p.curator_b}: {p.n_common} common sources, agreement "
-              f"{p.agreement:.3f}, Cohen's kappa {p.kappa:.3f}")
+              f"{p.agreement:.3f}, Cohen's kappa {kappa}")
     for d in result.disagreements.itertuples():
         state = f"resolved as {d.resolution}" if d.resolved else "unresolved"
         opinions = ", ".join(f"{c}: {k}" for c, k in d.opinions.items())
