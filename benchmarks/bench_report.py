@@ -17,6 +17,7 @@ seconds and its peak resident memory (ru_maxrss, the whole process: Python, Duck
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -71,13 +72,14 @@ def measure(path: Path, bootstrap: int, consensus: bool) -> None:
     from disfer.analysis import study_report
     from disfer.store import Store
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     report = study_report(Store(path), bootstrap=bootstrap, seed=0, consensus=consensus)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     c, h = report["counts"], report["humans"]
-    print(f"  study_report (bootstrap={bootstrap}, consensus={consensus}): {seconds:.2f} s, "
-          f"peak RSS {peak:.0f} MiB")
+    load = os.getloadavg()[0]
+    print(f"  study_report (bootstrap={bootstrap}, consensus={consensus}): {seconds:.2f} s wall, "
+          f"{cpu:.2f} s CPU (all threads), peak RSS {peak:.0f} MiB; machine load average {load:.1f}")
     print(f"    {c['stimuli']} stimuli, {c['votes']} votes, {c['participants']} participants, "
           f"{c['models']} models; human accuracy {h['accuracy']:.3f}, Fleiss' kappa {h['fleiss_kappa']:.3f}")
 

@@ -43,7 +43,10 @@ def label_audit(data) -> LabelAudit:
     wrong_there = wrong[wrong["source_id"].isin(bad["source_id"])]
     freq = (wrong_there.groupby(["source_id", "majority"]).size().rename("n").reset_index()
             .sort_values(["source_id", "n", "majority"], ascending=[True, False, True]))
-    majorities = freq.groupby("source_id")["majority"].agg(list)
+    src = freq["source_id"].to_numpy()
+    starts = np.r_[0, np.flatnonzero(np.diff(src)) + 1] if len(src) else np.zeros(0, np.int64)
+    chunks = np.split(freq["majority"].to_numpy(dtype=object), starts[1:])
+    majorities = pd.Series([list(c) for c in chunks] if len(src) else [], index=src[starts], dtype=object)
     bad["majorities"] = bad["source_id"].map(majorities)
     return LabelAudit(contradicted.reset_index(drop=True),
                       bad[["source_id", "label", "versions", "majorities"]])

@@ -26,53 +26,57 @@ def dawid_skene(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_iter:
     """Dawid-Skene EM on integer-coded votes; returns (task ids in order, probabilities (T, K)).
 
     Columns are the labels present in `label`, ascending (as crowd-kit); K = their number.
+    Every step is a product with one sparse (tasks x worker-answer) vote matrix, so an
+    iteration costs a few passes over the votes.
     """
+    from scipy import sparse
+
     tasks, t = np.unique(task, return_inverse=True)
     labels, k_of = np.unique(label, return_inverse=True)
     _, w = np.unique(worker, return_inverse=True)
-    n_t, n_k, n_w = len(tasks), len(labels), int(w.max()) + 1 if len(w) else 0
+    n_t, n_k = len(tasks), len(labels)
     if n_t == 0:
         return tasks, np.zeros((0, 0))
-    wk = w * n_k + k_of
-    present = np.bincount(wk, minlength=n_w * n_k) > 0
+    n_w = int(w.max()) + 1
+    wk = w * n_k + k_of  # one column per (worker, answer)
+    votes = sparse.csr_matrix((np.ones(len(t)), (t, wk)), shape=(n_t, n_w * n_k))
+    votes_t = votes.T.tocsr()
+    present = np.asarray(votes.sum(axis=0)).ravel() > 0
+    n_per_task = np.asarray(votes.sum(axis=1)).ravel()
 
-    def m_step(probas_t: np.ndarray) -> np.ndarray:
-        # errors[c, w*K + k]: P(worker w answers k | true label c)
-        errors = np.stack([np.bincount(wk, weights=probas_t[c][t], minlength=n_w * n_k) for c in range(n_k)])
-        errors[:, present] = np.maximum(errors[:, present], _EPS)
-        errors = errors.reshape(n_k, n_w, n_k)
-        errors /= errors.sum(axis=2, keepdims=True)
-        return errors.reshape(n_k, n_w * n_k)
+    def m_step(probas: np.ndarray) -> np.ndarray:
+        # errors[w*K + k, c]: P(worker w answers k | true label c), normalized over k
+        errors = votes_t @ probas
+        errors[present] = np.maximum(errors[present], _EPS)
+        errors = errors.reshape(n_w, n_k, n_k)
+        errors /= errors.sum(axis=1, keepdims=True)
+        return errors.reshape(n_w * n_k, n_k)
 
     counts = np.bincount(t * n_k + k_of, minlength=n_t * n_k).reshape(n_t, n_k).astype(np.float64)
-    probas_t = (counts / counts.sum(axis=1, keepdims=True)).T.copy()  # (K, T): columns contiguous
-    priors = probas_t.mean(axis=1)
-    errors = m_step(probas_t)
+    probas = counts / counts.sum(axis=1, keepdims=True)
+    priors = probas.mean(axis=0)
+    errors = m_step(probas)
     loss = -np.inf
-    n_votes = len(t)
     for _ in range(n_iter):
-        log_prior = np.log2(np.maximum(priors, _EPS))
         with np.errstate(divide="ignore"):
-            log_err = np.log2(errors)
-        ll = np.stack([log_prior[c] + np.bincount(t, weights=log_err[c][wk], minlength=n_t)
-                       for c in range(n_k)])
-        ll -= ll.max(axis=0)
-        probas_t = np.exp2(ll)
-        probas_t /= probas_t.sum(axis=0)
-        priors = probas_t.mean(axis=1)
-        errors = m_step(probas_t)
+            log_err = np.where(errors > 0, np.log2(np.where(errors > 0, errors, 1.0)), 0.0)
+        ll = votes @ log_err + np.log2(np.maximum(priors, _EPS))
+        ll -= ll.max(axis=1, keepdims=True)
+        probas = np.exp2(ll)
+        probas /= probas.sum(axis=1, keepdims=True)
+        priors = probas.mean(axis=0)
+        errors = m_step(probas)
         # crowd-kit's evidence lower bound (its log prior counted once per vote), per vote.
+        ln_err = np.where(errors > 0, np.log(np.where(errors > 0, errors, 1.0)), 0.0)
         ln_prior = np.log(np.maximum(priors, _EPS))
-        with np.errstate(divide="ignore"):
-            ln_err = np.log(errors)
-        joint = sum(float((probas_t[c][t] * (ln_err[c][wk] + ln_prior[c])).sum()) for c in range(n_k))
-        probas_t = np.maximum(probas_t, _EPS)  # crowd-kit clips its probabilities here, in place
-        entropy = -float((np.log(probas_t) * probas_t).sum())
-        new_loss = (joint + entropy) / n_votes
+        joint = float((probas * (votes @ ln_err)).sum() + (n_per_task @ probas) @ ln_prior)
+        probas = np.maximum(probas, _EPS)  # crowd-kit clips its probabilities here, in place
+        entropy = -float((np.log(probas) * probas).sum())
+        new_loss = (joint + entropy) / len(t)
         if new_loss - loss < tol:
             break
         loss = new_loss
-    return tasks, probas_t.T
+    return tasks, probas
 
 
 def _crowdkit(task, worker, label, n_iter, tol):

@@ -63,6 +63,15 @@ def overview(store, availability: bool = True) -> dict:
     }
 
 
+def study_facts(store) -> dict:
+    """The few counts the report adds to its own (cheap: no scan of votes or predictions)."""
+    with store.read() as con:
+        row = con.execute(
+            "SELECT (SELECT count(*) FROM sources), (SELECT count(DISTINCT playlist_id) FROM playlists),"
+            " (SELECT value FROM study_meta WHERE key = 'study_kind')").fetchall()[0]
+    return {"sources": int(row[0]), "playlists": int(row[1]), "study_kind": row[2]}
+
+
 def crowd_count_matrix(store, crowd: str = "ferplus") -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """(sources: source_id, label; counts (n, K); categories) of an aggregated crowd.
 

@@ -18,7 +18,7 @@ from disfer.analysis.consistency import error_consistency, models_vs_participant
 from disfer.analysis.curves import robustness_curve
 from disfer.analysis.humans import majority_arrays, participant_accuracy
 from disfer.analysis.models import cohen_kappa, mcnemar_test
-from disfer.analysis.overview import crowd_summary, overview
+from disfer.analysis.overview import crowd_summary, study_facts
 from disfer.analysis.trials import HUMANS, load_study
 from disfer.emotions import EMOTIONS
 
@@ -137,7 +137,7 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
                   "all_versions_misclassified_count": len(audit.source_ids)},
         "emotions": list(EMOTIONS),
     }
-    info = overview(store, availability=False)
+    info = study_facts(store)
     report["study_kind"] = info["study_kind"]
     report["counts"]["playlists"] = info["playlists"]
     report["counts"]["sources_in_store"] = info["sources"]
