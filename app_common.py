@@ -5,7 +5,11 @@ nothing in disfer/ does.
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +53,39 @@ def get_store() -> Store:
     return _store_for(path)
 
 
+# The change counter costs a DuckDB connection (tens of ms) per read; a page asks for it several times
+# per run. The file's identity, size and mtime (and its WAL's) change with every commit, so the
+# counter is re-read only when they move, and at least every COUNTER_TTL seconds in any case.
+COUNTER_TTL = 2.0
+_counter_memo: dict[str, tuple[tuple, float, int]] = {}
+
+
+def _file_state(path: Path) -> tuple:
+    state = []
+    for p in (path, path.with_name(path.name + ".wal")):
+        try:
+            s = os.stat(p)
+            state.append((s.st_ino, s.st_size, s.st_mtime_ns))
+        except OSError:
+            state.append(None)
+    return tuple(state)
+
+
+def change_counter(store: Store) -> int:
+    """The store's change counter, read from the store only when its files have changed."""
+    key = str(store.path)
+    now = time.monotonic()
+    hit = _counter_memo.get(key)
+    if hit is not None and now - hit[1] < COUNTER_TTL and hit[0] == _file_state(store.path):
+        return hit[2]
+    before = _file_state(store.path)
+    counter = store.change_counter()
+    after = _file_state(store.path)
+    # A commit (or the connection's own checkpoint on close) during the read: remember nothing yet.
+    _counter_memo[key] = (after, now if after == before else -COUNTER_TTL, counter)
+    return counter
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cached_call(_fn: Callable, fn_key: str, db_path: str, counter: int, args: tuple, kwargs: tuple) -> Any:
     return _fn(Store(db_path), *args, **dict(kwargs))
@@ -57,7 +94,7 @@ def _cached_call(_fn: Callable, fn_key: str, db_path: str, counter: int, args: t
 def cached(fn: Callable, *args, **kwargs) -> Any:
     """fn(store, *args, **kwargs), computed once per change of the store (its change counter)."""
     store = get_store()
-    counter = store.change_counter()
+    counter = change_counter(store)
     return _cached_call(fn, f"{fn.__module__}.{fn.__qualname__}", str(store.path), counter,
                         args, tuple(sorted(kwargs.items())))
 
@@ -83,7 +120,7 @@ def analysed(fn: Callable, *args, label_kind: str = "original", **kwargs) -> Any
     label_kind: 'original' (the dataset's labels) or 'curated' (the curators' ground truth).
     """
     store = get_store()
-    counter = store.change_counter()
+    counter = change_counter(store)
     return _analysed_call(fn, f"{fn.__module__}.{fn.__qualname__}", str(store.path), counter,
                           label_kind, args, tuple(sorted(kwargs.items())))
 
@@ -98,7 +135,7 @@ def _report_call(db_path: str, counter: int, label_kind: str) -> dict:
 def study_report(label_kind: str = "original") -> dict:
     """The study's `disfer report --json` document, computed once per change of the store."""
     store = get_store()
-    return _report_call(str(store.path), store.change_counter(), label_kind)
+    return _report_call(str(store.path), change_counter(store), label_kind)
 
 
 # -- the frame every page shares ------------------------------------------------------------------
@@ -157,15 +194,36 @@ def _render(spec: str, fmt: str) -> bytes:
     return vlc.vegalite_to_svg(spec).encode()
 
 
-def show_chart(chart, name: str, key: str | None = None) -> None:
-    """Draw an Altair chart with PNG and SVG downloads, rendered only when a button is pressed."""
-    st.altair_chart(chart, width="content")
+@st.cache_data(show_spinner=False, max_entries=512)
+def _figure_spec(_builder: Callable, builder_key: str, args: tuple, kwargs: tuple) -> dict:
+    # Building and validating an Altair chart costs ~0.1 s; the spec of the same inputs is kept.
+    return _builder(*args, **dict(kwargs)).to_dict()
+
+
+def _draw(spec: dict, name: str, key: str | None) -> None:
+    st.vega_lite_chart(spec, width="content")
     row = st.container(horizontal=True)
-    # The spec is serialised inside the callables, so a page pays for it only on a click.
-    row.download_button("PNG", data=lambda: _render(chart.to_json(), "png"), file_name=f"{name}.png",
-                         mime="image/png", key=f"png-{key or name}", icon=":material/image:")
-    row.download_button("SVG", data=lambda: _render(chart.to_json(), "svg"), file_name=f"{name}.svg",
-                          mime="image/svg+xml", key=f"svg-{key or name}", icon=":material/draw:")
+    # Rendered only when a button is pressed (the callables run on the click).
+    text = json.dumps(spec)
+    row.download_button("PNG", data=lambda: _render(text, "png"), file_name=f"{name}.png",
+                        mime="image/png", key=f"png-{key or name}", icon=":material/image:")
+    row.download_button("SVG", data=lambda: _render(text, "svg"), file_name=f"{name}.svg",
+                        mime="image/svg+xml", key=f"svg-{key or name}", icon=":material/draw:")
+
+
+def show_figure(name: str, builder: Callable, *args, key: str | None = None, **kwargs) -> None:
+    """Draw builder(*args, **kwargs) (a disfer.charts function) with PNG and SVG downloads.
+
+    The chart's spec is cached on the inputs, so a page re-run pays nothing for unchanged charts.
+    """
+    spec = _figure_spec(builder, f"{builder.__module__}.{builder.__qualname__}", args,
+                        tuple(sorted(kwargs.items())))
+    _draw(spec, name, key)
+
+
+def show_chart(chart, name: str, key: str | None = None) -> None:
+    """Draw a ready Altair chart with PNG and SVG downloads (show_figure is faster on re-runs)."""
+    _draw(chart.to_dict(), name, key)
 
 
 def show_table(table: pd.DataFrame, name: str, key: str | None = None, **kwargs) -> None:

@@ -138,37 +138,54 @@ def pair_grid(pairs: pd.DataFrame, *, a: str = "rater_a", b: str = "rater_b", va
 def offdiag_points(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> pd.DataFrame:
     """The off-diagonal cells of two confusion matrices side by side (one row per label/answer pair),
     the points of the off-diagonal scatter."""
-    la = a.rename_axis(index="label", columns="predicted").stack(future_stack=True).rename(name_a)
-    lb = b.rename_axis(index="label", columns="predicted").stack(future_stack=True).rename(name_b)
-    both = pd.concat([la, lb], axis=1).reset_index()
-    both = both[both["label"] != both["predicted"]]
-    return both.dropna(subset=[name_a, name_b]).reset_index(drop=True)
+    rows, cols = np.nonzero(~np.eye(len(a.index), len(a.columns), dtype=bool))
+    points = pd.DataFrame({"label": np.asarray(a.index)[rows], "predicted": np.asarray(a.columns)[cols],
+                           name_a: a.to_numpy(dtype=float)[rows, cols],
+                           name_b: b.reindex(index=a.index, columns=a.columns).to_numpy(dtype=float)[rows, cols]})
+    return points.dropna(subset=[name_a, name_b]).reset_index(drop=True)
+
+
+def _binned(values, bins: int) -> pd.DataFrame:
+    # Binned here rather than by Vega-Lite, so a chart of 350,000 stimuli carries 20 rows, not 350,000.
+    v = np.asarray(values, dtype=float)
+    counts, edges = np.histogram(v[np.isfinite(v)], bins=bins, range=(0.0, 1.0))
+    return pd.DataFrame({"start": edges[:-1], "end": edges[1:], "n": counts})
 
 
 def agreement_histogram(p_i: pd.Series | np.ndarray, *, bins: int = 20, title: str = "") -> alt.Chart:
     """Distribution of the per-stimulus agreement P_i with the 0.3 / 0.5 / 0.9 bands shaded."""
-    data = pd.DataFrame({"P_i": np.asarray(p_i, dtype=float)})
     edges = (0.0,) + AGREEMENT_BANDS + (1.0,)
     bands = pd.DataFrame({"start": edges[:-1], "end": edges[1:], "band": _BAND_NAMES})
+    x_scale = alt.Scale(domain=[0, 1])
     shade = alt.Chart(bands).mark_rect(opacity=0.12).encode(
-        x=alt.X("start:Q", scale=alt.Scale(domain=[0, 1])), x2="end:Q",
+        x=alt.X("start:Q", scale=x_scale), x2="end:Q",
         color=alt.Color("band:N", sort=list(_BAND_NAMES), title="agreement band",
                         scale=alt.Scale(domain=list(_BAND_NAMES),
                                         range=["#d62728", "#ff7f0e", "#bcbd22", "#2ca02c"])))
     rules = alt.Chart(pd.DataFrame({"at": AGREEMENT_BANDS})).mark_rule(strokeDash=[4, 3]).encode(x="at:Q")
-    bars = alt.Chart(data).mark_bar(color="#4c78a8").encode(
-        x=alt.X("P_i:Q", bin=alt.Bin(maxbins=bins, extent=[0, 1]), title="agreement P_i",
-                scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("count():Q", title="stimuli"))
+    bars = alt.Chart(_binned(p_i, bins)).mark_bar(color="#4c78a8", binSpacing=1).encode(
+        x=alt.X("start:Q", title="agreement P_i", scale=x_scale), x2="end:Q",
+        y=alt.Y("n:Q", title="stimuli"), tooltip=["start", "end", "n"])
     return (shade + bars + rules).properties(width=520, height=240, title=title)
 
 
 def accuracy_histogram(values: pd.DataFrame, *, column: str = "accuracy", title: str = "") -> alt.Chart:
     """How many participants reach each accuracy (per-participant accuracy)."""
-    return alt.Chart(values).mark_bar(color="#4c78a8").encode(
-        x=alt.X(f"{column}:Q", bin=alt.Bin(maxbins=20, extent=[0, 1]), title=column),
-        y=alt.Y("count():Q", title="participants"),
+    return alt.Chart(_binned(values[column], 20)).mark_bar(color="#4c78a8", binSpacing=1).encode(
+        x=alt.X("start:Q", title=column, scale=alt.Scale(domain=[0, 1])), x2="end:Q",
+        y=alt.Y("n:Q", title="participants"), tooltip=["start", "end", "n"],
     ).properties(width=520, height=220, title=title)
+
+
+def label_crosstab(frame: pd.DataFrame, *, rows: str, columns: str, title: str = "") -> alt.Chart:
+    """How many items got each (rows, columns) pair of labels, e.g. majority against Dawid-Skene."""
+    pairs = frame.groupby([rows, columns]).size().rename("n").reset_index()
+    order = [e for e in EMOTIONS if e in set(pairs[rows]) | set(pairs[columns])]
+    base = alt.Chart(pairs).encode(x=alt.X(f"{columns}:N", sort=order), y=alt.Y(f"{rows}:N", sort=order))
+    cells = base.mark_rect().encode(color=alt.Color("n:Q", scale=alt.Scale(scheme="blues", type="log"),
+                                                    title="items"), tooltip=[rows, columns, "n"])
+    return (cells + base.mark_text(fontSize=10).encode(text="n:Q")).properties(
+        width=300, height=300, title=title)
 
 
 def count_bars(counts: pd.DataFrame, *, category: str, value: str = "n", title: str = "",

@@ -1,12 +1,11 @@
 """Agreement: how much the crowd agrees (P_i, Fleiss' kappa), how good each participant is, and
 where a reliability-weighted consensus (Dawid-Skene) departs from the majority."""
 
-import pandas as pd
 import streamlit as st
 
-from app_common import analysed, page_header, require, show_chart, show_table, study_report
+from app_common import analysed, page_header, require, show_figure, show_table, study_report
 from disfer.analysis import agreement_per_stimulus, dawid_skene_labels, participant_accuracy
-from disfer.charts import accuracy_histogram, agreement_histogram, confusion_heatmap
+from disfer.charts import accuracy_histogram, agreement_histogram, label_crosstab
 
 facts = page_header("Agreement", "P_i: the share of agreeing pairs of raters on a stimulus. "
                     "Bands at 0.3, 0.5 and 0.9 as in the paper.")
@@ -22,7 +21,7 @@ cells[3].metric("P_i < 0.3", f"{bins['lt_0_3']:,}")
 
 per_stimulus = analysed(agreement_per_stimulus)
 rated = per_stimulus[per_stimulus["p_i"].notna()]
-show_chart(agreement_histogram(rated["p_i"], title="agreement per stimulus"), "agreement_p_i")
+show_figure("agreement_p_i", agreement_histogram, rated["p_i"], title="agreement per stimulus")
 with st.expander("P_i per stimulus"):
     show_table(rated, "agreement_per_stimulus")
 
@@ -34,7 +33,7 @@ else:
     cells = st.columns(4)
     for cell, key in zip(cells, ["mean", "median", "min", "max"], strict=True):
         cell.metric(f"{key} accuracy", f"{getattr(people, key):.1%}")
-    show_chart(accuracy_histogram(people.table, title="accuracy per participant"), "participant_accuracy")
+    show_figure("participant_accuracy", accuracy_histogram, people.table, title="accuracy per participant")
     with st.expander("Accuracy per participant"):
         show_table(people.table, "participant_accuracy")
 
@@ -43,10 +42,8 @@ consensus = analysed(dawid_skene_labels)
 if consensus.empty:
     st.info("No voted stimuli.")
 else:
-    crossed = pd.crosstab(consensus["majority"], consensus["dawid_skene"])
     st.metric("Stimuli where they differ", f"{int(consensus['disagree'].sum()):,} of {len(consensus):,}")
-    show_chart(confusion_heatmap(crossed.rename_axis(index="majority", columns="dawid_skene"), fmt="d",
-                                 label="majority", predicted="dawid_skene",
-                                 title="stimuli by majority (rows) and Dawid-Skene label (columns)"),
-               "majority_vs_dawid_skene")
+    show_figure("majority_vs_dawid_skene", label_crosstab, consensus[["majority", "dawid_skene"]],
+                rows="majority", columns="dawid_skene",
+                title="stimuli by majority (rows) and Dawid-Skene label (columns)")
     show_table(consensus[consensus["disagree"]], "dawid_skene_disagreements")

@@ -4,7 +4,7 @@ are (off-diagonal Pearson's r, Figure 5) and whether they fail on the same faces
 import pandas as pd
 import streamlit as st
 
-from app_common import analysed, condition_names, page_header, require, show_chart, show_table, study_report
+from app_common import analysed, condition_names, page_header, require, show_figure, show_table, study_report
 from disfer.analysis import confusion_matrix, offdiag_pearson
 from disfer.charts import HUMANS, confusion_heatmap, offdiag_points, offdiag_scatter, pair_grid
 
@@ -37,7 +37,7 @@ with tab_matrix:
     columns = st.columns(2)
     for i, rater in enumerate(chosen):
         with columns[i % 2]:
-            show_chart(confusion_heatmap(matrices[rater], title=f"{rater}: {pick}"), f"confusion_{rater}_{slug}")
+            show_figure(f"confusion_{rater}_{slug}", confusion_heatmap, matrices[rater], title=f"{rater}: {pick}")
 
 with tab_offdiag:
     models = [r for r in raters if r != HUMANS]
@@ -47,7 +47,7 @@ with tab_offdiag:
         model = st.selectbox("Model", models)
         r = offdiag_pearson(matrices[HUMANS], matrices[model])
         points = offdiag_points(matrices[HUMANS], matrices[model], HUMANS, model)
-        show_chart(offdiag_scatter(points, x=HUMANS, y=model, r=r), f"offdiag_{model}_{slug}")
+        show_figure(f"offdiag_{model}_{slug}", offdiag_scatter, points, x=HUMANS, y=model, r=r)
         show_table(points, f"offdiag_{model}_{slug}")
 
 with tab_errors:
@@ -67,11 +67,11 @@ with tab_errors:
         order = [n for n in names if n in set(grid["condition"])]
         left, right = st.columns(2)
         with left:
-            show_chart(pair_grid(grid, a="model", b="condition", value="error_correlation", order_b=order,
-                                 title="error correlation with humans (off-diagonal Pearson r)"),
-                       "error_correlation")
+            show_figure("error_correlation", pair_grid, grid, a="model", b="condition",
+                        value="error_correlation", order_b=order,
+                        title="error correlation with humans (off-diagonal Pearson r)")
         with right:
-            show_chart(pair_grid(grid, a="model", b="condition", value="error_consistency", order_b=order,
-                                 title="error consistency with the human majority (kappa)"),
-                       "error_consistency")
+            show_figure("error_consistency", pair_grid, grid, a="model", b="condition",
+                        value="error_consistency", order_b=order,
+                        title="error consistency with the human majority (kappa)")
         show_table(grid, "error_correlation_consistency")

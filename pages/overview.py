@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app_common import get_store, page_header, require, show_chart, show_table, study_report
+from app_common import get_store, page_header, require, show_figure, show_table, study_report
 from disfer.charts import count_bars
 from disfer.emotions import EMOTIONS
 
@@ -28,8 +28,8 @@ per_emotion = per_emotion[(per_emotion["n"] > 0) | per_emotion["emotion"].isin(E
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Sources per emotion")
-    show_chart(count_bars(per_emotion, category="emotion", sort=list(per_emotion["emotion"])),
-               "sources_per_emotion")
+    show_figure("sources_per_emotion", count_bars, per_emotion, category="emotion",
+                sort=list(per_emotion["emotion"]))
 with right:
     st.subheader("Models")
     models = pd.DataFrame(facts["models"], columns=["model_id", "family", "parent_id", "predictions",

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_common import analysed, cached, page_header, require, show_chart, show_table
+from app_common import analysed, cached, page_header, require, show_figure, show_table
 from disfer.analysis import robustness_curve
 from disfer.charts import HUMANS, robustness_chart
 
@@ -38,5 +38,5 @@ if shown.empty:
     st.stop()
 if HUMANS not in raters:
     st.caption("No human votes yet: models only.")
-show_chart(robustness_chart(shown), f"robustness_{label_kind}")
+show_figure(f"robustness_{label_kind}", robustness_chart, shown)
 show_table(shown, f"robustness_{label_kind}")

@@ -74,13 +74,22 @@ def test_offdiag_scatter_names_pearson_r_in_the_title():
     assert "Pearson" not in nan_spec["title"]
 
 
-def test_agreement_histogram_marks_the_paper_bands():
-    spec = _spec(charts.agreement_histogram(pd.Series([0.1, 0.4, 0.95, 1.0])))
+def test_agreement_histogram_marks_the_paper_bands_and_counts_every_stimulus():
+    p_i = pd.Series([0.1, 0.4, 0.95, 1.0, np.nan])
+    spec = _spec(charts.agreement_histogram(p_i, bins=10))
     data = _datasets(spec)
     rules = [d for d in data if d and "at" in d[0]][0]
     assert [r["at"] for r in rules] == [0.3, 0.5, 0.9]
-    values = [d for d in data if d and "P_i" in d[0]][0]
-    assert [v["P_i"] for v in values] == [0.1, 0.4, 0.95, 1.0]
+    bars = pd.DataFrame([d for d in data if d and "n" in d[0]][0])
+    assert len(bars) == 10 and bars["n"].sum() == 4  # the stimulus without votes is not drawn
+    assert bars.loc[bars["start"] == 0.9, "n"].item() == 2  # 0.95 and 1.0 in the last bin
+
+
+def test_label_crosstab_counts_each_pair():
+    frame = pd.DataFrame({"majority": ["fear", "fear", "anger"], "dawid_skene": ["fear", "surprise", "anger"]})
+    rows = pd.DataFrame(_datasets(_spec(charts.label_crosstab(frame, rows="majority", columns="dawid_skene")))[0])
+    assert rows.set_index(["majority", "dawid_skene"])["n"].to_dict() == {
+        ("anger", "anger"): 1, ("fear", "fear"): 1, ("fear", "surprise"): 1}
 
 
 def test_pair_grid_and_saliency_overlay_build():

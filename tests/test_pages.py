@@ -290,3 +290,14 @@ def test_overview_of_the_demo_study(demo_store):
     assert metric(at, "Stimuli") == "840"
     assert metric(at, "Playlists") == "21"
     assert "the offline demo study" in texts(at)
+
+
+def test_change_counter_sees_every_commit_at_once(store):
+    import app_common
+
+    first = app_common.change_counter(store)
+    assert app_common.change_counter(store) == first
+    for expected in (first + 1, first + 2):
+        with store.write() as con:
+            con.execute("INSERT OR REPLACE INTO study_meta VALUES ('note', ?)", [str(expected)])
+        assert app_common.change_counter(store) == expected == store.change_counter()
