@@ -31,9 +31,9 @@ def dawid_skene(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_iter:
     """
     from scipy import sparse
 
-    tasks, t = np.unique(task, return_inverse=True)
-    labels, k_of = np.unique(label, return_inverse=True)
-    _, w = np.unique(worker, return_inverse=True)
+    tasks, t = _compact(task)
+    labels, k_of = _compact(label)
+    _, w = _compact(worker)
     n_t, n_k = len(tasks), len(labels)
     if n_t == 0:
         return tasks, np.zeros((0, 0))
@@ -41,13 +41,14 @@ def dawid_skene(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_iter:
     wk = w * n_k + k_of  # one column per (worker, answer)
     votes = sparse.csr_matrix((np.ones(len(t)), (t, wk)), shape=(n_t, n_w * n_k))
     votes_t = votes.T.tocsr()
-    present = np.asarray(votes.sum(axis=0)).ravel() > 0
+    present = (np.asarray(votes.sum(axis=0)).ravel() > 0).astype(np.float64)[:, None]
     n_per_task = np.asarray(votes.sum(axis=1)).ravel()
 
     def m_step(probas: np.ndarray) -> np.ndarray:
         # errors[w*K + k, c]: P(worker w answers k | true label c), normalized over k
         errors = votes_t @ probas
-        errors[present] = np.maximum(errors[present], _EPS)
+        # crowd-kit clips the (worker, answer) pairs it has seen; unseen pairs stay 0
+        errors = np.maximum(errors, _EPS) * present
         errors = errors.reshape(n_w, n_k, n_k)
         errors /= errors.sum(axis=1, keepdims=True)
         return errors.reshape(n_w * n_k, n_k)
@@ -58,8 +59,8 @@ def dawid_skene(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_iter:
     errors = m_step(probas)
     loss = -np.inf
     for _ in range(n_iter):
-        with np.errstate(divide="ignore"):
-            log_err = np.where(errors > 0, np.log2(np.where(errors > 0, errors, 1.0)), 0.0)
+        seen = errors > 0  # unseen (worker, answer) pairs are never multiplied by a vote: log as 0
+        log_err = np.log2(errors, out=np.zeros_like(errors), where=seen)
         ll = votes @ log_err + np.log2(np.maximum(priors, _EPS))
         ll -= ll.max(axis=1, keepdims=True)
         probas = np.exp2(ll)
@@ -67,7 +68,7 @@ def dawid_skene(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_iter:
         priors = probas.mean(axis=0)
         errors = m_step(probas)
         # crowd-kit's evidence lower bound (its log prior counted once per vote), per vote.
-        ln_err = np.where(errors > 0, np.log(np.where(errors > 0, errors, 1.0)), 0.0)
+        ln_err = np.log(errors, out=np.zeros_like(errors), where=errors > 0)
         ln_prior = np.log(np.maximum(priors, _EPS))
         joint = float((probas * (votes @ ln_err)).sum() + (n_per_task @ probas) @ ln_prior)
         probas = np.maximum(probas, _EPS)  # crowd-kit clips its probabilities here, in place
@@ -77,6 +78,16 @@ def dawid_skene(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_iter:
             break
         loss = new_loss
     return tasks, probas
+
+
+def _compact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, code of each value): np.unique's result, by counting when the
+    values are small non-negative integers (three np.unique sorts of the votes took a second)."""
+    values = np.asarray(values, np.int64)
+    if len(values) and values.min() >= 0 and values.max() < 4 * len(values) + 1024:
+        seen = np.bincount(values) > 0
+        return np.flatnonzero(seen), (np.cumsum(seen) - 1)[values]
+    return np.unique(values, return_inverse=True)
 
 
 def _crowdkit(task, worker, label, n_iter, tol):
