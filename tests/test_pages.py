@@ -301,3 +301,20 @@ def test_change_counter_sees_every_commit_at_once(store):
         with store.write() as con:
             con.execute("INSERT OR REPLACE INTO study_meta VALUES ('note', ?)", [str(expected)])
         assert app_common.change_counter(store) == expected == store.change_counter()
+
+
+def test_robustness_switches_to_curated_labels_once_curation_exists(tmp_path):
+    from disfer.analysis import load_study, robustness_curve
+    from disfer.curation import record_decision
+
+    study = make_small_study(tmp_path / "study.duckdb", per_emotion=1)
+    record_decision(study, 1, ["surprise"], None, "relabeled", "ana")  # the crowd was right
+    at = run_page("robustness", study.path)
+    assert not at.radio[0].disabled
+    at.radio[0].set_value("curated labels").run()
+    assert_clean(at, "robustness")
+    shown = at.dataframe[0].value
+    curated = robustness_curve(load_study(study, label_kind="curated"))
+    original = robustness_curve(load_study(study))
+    assert shown["accuracy"].tolist() == pytest.approx(curated["accuracy"].tolist())
+    assert curated["accuracy"].tolist() != pytest.approx(original["accuracy"].tolist())
