@@ -13,7 +13,6 @@ import json
 import time
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from disfer.emotions import EMOTIONS
@@ -35,7 +34,7 @@ WHERE NOT EXISTS (SELECT 1 FROM predictions p
 ORDER BY s.stimulus_id
 """
 
-_INSERT_SQL = (f"INSERT OR REPLACE INTO predictions (model_id, stimulus_id, fingerprint, "
+_INSERT_SQL = (f"INSERT INTO predictions (model_id, stimulus_id, fingerprint, "
                f"{', '.join(EMOTIONS)}, predicted) SELECT * FROM batch_predictions")
 
 
@@ -65,13 +64,13 @@ def pending_stimuli(store, model_id: str, fingerprint: str) -> tuple[list[str], 
     return ids, faces_from_arrow(table.column("pixels"), ids)
 
 
-def _batch_frame(model_id: str, fingerprint: str, ids: list[str], probs: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame(probs.astype(np.float64), columns=list(EMOTIONS))
-    frame.insert(0, "fingerprint", fingerprint)
-    frame.insert(0, "stimulus_id", ids)
-    frame.insert(0, "model_id", model_id)
-    frame["predicted"] = np.asarray(EMOTIONS, dtype=object)[probs.argmax(axis=1)]
-    return frame
+def _batch_table(model_id: str, fingerprint: str, ids: list[str], probs: np.ndarray) -> pa.Table:
+    n = len(ids)
+    columns = {"model_id": pa.array([model_id] * n), "stimulus_id": pa.array(ids),
+               "fingerprint": pa.array([fingerprint] * n)}
+    columns.update({e: pa.array(probs[:, j].astype(np.float64)) for j, e in enumerate(EMOTIONS)})
+    columns["predicted"] = pa.array(np.asarray(EMOTIONS, dtype=object)[probs.argmax(axis=1)])
+    return pa.table(columns)
 
 
 def predict_store(store, model_id: str, device: str = "auto", batch: int = 256,
@@ -106,10 +105,13 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int = 256,
                 # batch's transaction costs a few ms. Slow models skip this and leave the file
                 # free between batches for the dashboard.
                 warm.enter_context(store.read())
-            frame = _batch_frame(model_id, fingerprint, chunk_ids, probs)
+            frame = _batch_table(model_id, fingerprint, chunk_ids, probs)
             with store.write() as con:
                 if start == 0:
                     register_model(con, model)
+                    # Rows from other weights under this id are stale; they are all re-run.
+                    con.execute("DELETE FROM predictions WHERE model_id = ? "
+                                "AND fingerprint IS DISTINCT FROM ?", [model_id, fingerprint])
                 con.register("batch_predictions", frame)
                 con.execute(_INSERT_SQL)
                 con.unregister("batch_predictions")
