@@ -41,3 +41,8 @@ def test_model_against_majority_and_participants(store):
         ref = error_consistency(vote_ok[sel], model_ok[study.vote_stim[sel]])
         assert table.loc[p, "kappa"] == pytest.approx(ref.kappa)
         assert table.loc[p, "n"] == ref.n
+
+
+def test_undefined_when_both_raters_are_always_right():
+    ec = error_consistency([True, True, True], [True, True, True])
+    assert ec.observed == 1.0 and ec.expected == 1.0 and np.isnan(ec.kappa)

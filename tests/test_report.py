@@ -98,3 +98,47 @@ def test_report_with_curated_labels(store):
     curated = study_report(store, bootstrap=0, label_kind="curated")
     assert curated["label_kind"] == "curated" and curated["humans"]["accuracy"] == 1.0
     assert curated["audit"]["contradicted_stimuli"] == 0
+
+
+def test_report_on_a_study_built_by_the_pipeline(built_study, tmp_path, capsys):
+    # Ingest -> build -> playlists (foundation), then votes and external predictions as CSV files:
+    # the report must count exactly what went in.
+    from disfer.analysis import load_study
+    from disfer.votes import import_votes
+
+    with built_study.read() as con:
+        stimuli = con.execute("SELECT s.stimulus_id, src.original_label FROM stimuli s"
+                              " JOIN sources src USING (source_id) ORDER BY 1").fetchall()
+    votes = tmp_path / "votes.csv"
+    lines = ["participant_id,stimulus_id,emotion"]
+    for i, (sid, label) in enumerate(stimuli):
+        for p in range(3):
+            lines.append(f"p{p},{sid},{label if (i + p) % 4 else 'neutral'}")
+    votes.write_text("\n".join(lines) + "\n")
+    import_votes(built_study, votes)
+    preds = tmp_path / "preds.csv"
+    preds.write_text("stimulus_id,emotion\n" + "".join(f"{sid},{label}\n" for sid, label in stimuli[::2]))
+    assert main(["--db", str(built_study.path), "predictions", "import", str(preds), "--model", "oracle"]) == 0
+    capsys.readouterr()
+    report = study_report(built_study, bootstrap=20)
+    assert report["counts"]["stimuli"] == len(stimuli) == 280
+    assert report["counts"]["votes"] == 3 * 280 and report["counts"]["participants"] == 3
+    assert report["counts"]["playlists"] == 10
+    assert report["models"]["oracle"]["accuracy"] == 1.0 and report["models"]["oracle"]["n"] == 140
+    study = load_study(built_study)
+    assert report["humans"]["accuracy"] == pytest.approx(float(majority_vote(study)["correct"].astype(bool).mean()))
+
+
+def test_report_per_emotion_scores_match_scikit_learn(study_store):
+    from sklearn.metrics import precision_recall_fscore_support
+
+    store, drawn = study_store
+    report = study_report(store, bootstrap=0, consensus=False)
+    stimuli = drawn["stimuli"]
+    truth = [EMOTIONS[drawn["labels"][s - 1]] for s in stimuli["source_id"]]
+    pred = drawn["predictions"][0].set_index("stimulus_id").loc[stimuli["stimulus_id"], "predicted"]
+    p, r, _, _ = precision_recall_fscore_support(truth, pred, labels=list(EMOTIONS), zero_division=np.nan)
+    got = report["models"]["net"]["per_emotion"]
+    assert np.allclose([got[e]["precision"] for e in EMOTIONS], p, equal_nan=True)
+    assert np.allclose([got[e]["recall"] for e in EMOTIONS], r, equal_nan=True)
+    assert sum(report["humans"]["participant_accuracy"]["histogram"]["counts"]) == 30

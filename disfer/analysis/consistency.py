@@ -28,6 +28,9 @@ class ErrorConsistency:
 
 
 def _kappa(c_obs, c_exp):
+    # NaN where the accuracies alone force agreement (both raters always right, or always wrong).
+    c_obs = np.asarray(c_obs, np.float64)
+    c_exp = np.asarray(c_exp, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(c_exp < 1.0, (c_obs - c_exp) / (1.0 - c_exp), np.nan)
 

@@ -41,6 +41,17 @@ def _clean(value):
     return value
 
 
+def _per_emotion(counts: np.ndarray) -> dict:
+    """Precision and recall per emotion from a confusion count matrix (rows = label)."""
+    counts = np.asarray(counts, np.float64)
+    tp = np.diag(counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(counts.sum(axis=0) > 0, tp / counts.sum(axis=0), np.nan)
+        recall = np.where(counts.sum(axis=1) > 0, tp / counts.sum(axis=1), np.nan)
+    return {e: {"precision": float(p), "recall": float(r)}
+            for e, p, r in zip(EMOTIONS, precision, recall, strict=True)}
+
+
 def _model_section(study, model, maj, maj_correct, human_cm, cond, cond_masks, vs_people):
     defined, correct = study.model_correct(model)
     pred = study.model_pred[study.models.index(model)].astype(np.int64)
@@ -75,6 +86,7 @@ def _model_section(study, model, maj, maj_correct, human_cm, cond, cond_masks, v
         "error_consistency_vs_participants_mean": (float(vs_people["kappa"].mean())
                                                    if len(vs_people) else float("nan")),
         "confusion": row_normalize(cm[-1]).tolist(),
+        "per_emotion": _per_emotion(cm[-1]),
         "per_condition": per_condition,
         "parent_id": study.model_parent.get(model),
     }
@@ -124,8 +136,11 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
             "vote_accuracy": float(vcorrect[vdef].mean()) if vdef.any() else float("nan"),
             "fleiss_kappa": agree.fleiss_kappa, "mean_p_i": agree.mean_p_i,
             "tied_stimuli": int(tied.sum()), "tie_rule": TIE_RULE, "pi_bins": agree.bins,
-            "participant_accuracy": pacc.summary(),
+            "participant_accuracy": {**pacc.summary(), "histogram": {
+                "edges": np.linspace(0, 1, 11).tolist(),
+                "counts": np.histogram(pacc.table["accuracy"], bins=10, range=(0, 1))[0].tolist()}},
             "confusion": row_normalize(human_cm[-1]).tolist(),
+            "per_emotion": _per_emotion(human_cm[-1]),
             "votes_per_stimulus": {"min": int(counts.sum(1)[maj >= 0].min()) if (maj >= 0).any() else 0,
                                    "max": int(counts.sum(1).max()) if len(counts) else 0},
         },
