@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,7 @@ from disfer.progress import Progress, ProgressFn
 # Compiling the mini-Xception costs ~10-30 s the first time (seconds once cached); below this
 # many images eager inference finishes sooner.
 COMPILE_MIN_IMAGES = 4000
+CPU_BATCH = 256
 # Batches faster than this keep the store open for the whole run (see predict_store).
 WARM_BATCH_SECONDS = 1.0
 
@@ -73,17 +75,33 @@ def _batch_table(model_id: str, fingerprint: str, ids: list[str], probs: np.ndar
     return pa.table(columns)
 
 
-def predict_store(store, model_id: str, device: str = "auto", batch: int = 256,
+def _write_batch(store, model, table: pa.Table, first: bool) -> int:
+    with store.write() as con:
+        if first:
+            register_model(con, model)
+            # Rows from other weights under this id are stale; they are all being re-run.
+            con.execute("DELETE FROM predictions WHERE model_id = ? AND fingerprint IS DISTINCT FROM ?",
+                        [model.model_id, model.fingerprint])
+        con.register("batch_predictions", table)
+        con.execute(_INSERT_SQL)
+        con.unregister("batch_predictions")
+    return table.num_rows
+
+
+def predict_store(store, model_id: str, device: str = "auto", batch: int | None = None,
                   progress: ProgressFn | None = None, compile: bool | None = None,
                   weights_path=None) -> int:
     """Predict every stimulus `model_id` has not seen; returns how many were predicted.
 
-    `compile`: None lets the model decide (torch.compile for mini-Xception on large CPU runs).
+    `batch`: images per forward pass and per store transaction; None picks the model's default
+    for the device (256 on the CPU, larger on a GPU). `compile`: None lets the model decide
+    (torch.compile for the mini-Xception on large CPU runs).
     """
-    if batch < 1:
+    if batch is not None and batch < 1:
         raise ValueError("batch must be at least 1")
     started = time.perf_counter()
     model = load_model(model_id, device=device, store=store, weights_path=weights_path)
+    batch = batch or (model.gpu_batch if model.device.type == "cuda" else CPU_BATCH)
     fingerprint = model.fingerprint
     ids, faces = pending_stimuli(store, model_id, fingerprint)
     if not ids:
@@ -94,9 +112,12 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int = 256,
     if compile:
         model.enable_compile(batch)
     with Progress(len(ids), desc=f"predict {model_id}", callback=progress, unit="img") as bar, \
-            contextlib.ExitStack() as warm:
+            contextlib.ExitStack() as stack:
+        # One writer thread: batch i is written while batch i + 1 is computed (torch and DuckDB
+        # both release the GIL), in order, so the store never waits on the model or vice versa.
+        writer = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        pending = None
         for start in range(0, len(ids), batch):
-            chunk_ids = ids[start:start + batch]
             tick = time.perf_counter()
             probs = model.predict_proba(faces[start:start + batch], batch=batch)
             if start == 0 and time.perf_counter() - tick < WARM_BATCH_SECONDS:
@@ -104,18 +125,12 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int = 256,
                 # close). For fast batches one extra connection keeps the database open, so each
                 # batch's transaction costs a few ms. Slow models skip this and leave the file
                 # free between batches for the dashboard.
-                warm.enter_context(store.read())
-            frame = _batch_table(model_id, fingerprint, chunk_ids, probs)
-            with store.write() as con:
-                if start == 0:
-                    register_model(con, model)
-                    # Rows from other weights under this id are stale; they are all re-run.
-                    con.execute("DELETE FROM predictions WHERE model_id = ? "
-                                "AND fingerprint IS DISTINCT FROM ?", [model_id, fingerprint])
-                con.register("batch_predictions", frame)
-                con.execute(_INSERT_SQL)
-                con.unregister("batch_predictions")
-            bar.update(len(chunk_ids))
+                stack.enter_context(store.read())
+            table = _batch_table(model_id, fingerprint, ids[start:start + batch], probs)
+            if pending is not None:
+                bar.update(pending.result())
+            pending = writer.submit(_write_batch, store, model, table, start == 0)
+        bar.update(pending.result())
     seconds = time.perf_counter() - started
     with store.write() as con:
         con.execute("INSERT INTO runs (kind, config, finished_at, status, result) "

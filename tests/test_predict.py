@@ -111,3 +111,17 @@ def test_compiled_path_gives_the_same_predictions(store, monkeypatch):
     assert predict_store(store, "minixception", device="cpu", batch=4, compile=True) == 10
     got = read_predictions(store, "minixception")[list(EMOTIONS)].to_numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_an_interrupted_run_keeps_finished_batches_and_resumes(store):
+    add_stimuli(store, np.random.default_rng(4).integers(0, 256, (12, 48, 48), dtype=np.uint8))
+
+    def stop_after_first_batch(fraction, text):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_store(store, "minixception", device="cpu", batch=4, compile=False,
+                      progress=stop_after_first_batch)
+    assert len(read_predictions(store, "minixception")) == 4
+    assert predict_store(store, "minixception", device="cpu", batch=4, compile=False) == 8
+    assert len(read_predictions(store, "minixception")) == 12

@@ -59,6 +59,7 @@ class FERModel:
     weights_file: ClassVar[str]                        # the file name a user must provide
     weights_env: ClassVar[str]                         # environment variable naming the file
     channels_last: ClassVar[bool] = True               # weights in NHWC (faster convolutions)
+    gpu_batch: ClassVar[int] = 4096                    # default batch on a GPU (memory-bound)
 
     def __init__(self, model_id: str | None = None, weights_path: str | Path | None = None,
                  device: str | torch.device = "auto"):
