@@ -125,3 +125,32 @@ def test_an_interrupted_run_keeps_finished_batches_and_resumes(store):
     assert len(read_predictions(store, "minixception")) == 4
     assert predict_store(store, "minixception", device="cpu", batch=4, compile=False) == 8
     assert len(read_predictions(store, "minixception")) == 12
+
+
+def test_damaged_pixels_are_reported_not_predicted(store):
+    add_stimuli(store, np.zeros((2, 48, 48), np.uint8))
+    with store.write() as con:
+        con.execute("UPDATE stimuli SET pixels = ?::BLOB WHERE stimulus_id = '1-original-0'", [b"short"])
+    from disfer.errors import StoreError
+
+    with pytest.raises(StoreError, match="stimulus 1-original-0: pixels are not 2304 bytes"):
+        predict_store(store, "minixception", device="cpu", compile=False)
+    assert read_predictions(store, "minixception").empty
+
+
+def test_cli_predict_with_a_variant_name(store, tmp_path, capsys):
+    from disfer.cli import main
+    from disfer.models import weights as W
+    from disfer.models.minixception import MiniXceptionNet
+
+    add_stimuli(store, np.zeros((3, 48, 48), np.uint8))
+    path = W.save_safetensors(MiniXceptionNet(), tmp_path / "v.safetensors")
+    with store.write() as con:
+        con.execute("INSERT INTO models (model_id, family, parent_id, weights_path) VALUES "
+                    "('minixception-ft-paper-gaussian_blur', 'minixception', 'minixception', ?)", [str(path)])
+    argv = ["--db", str(store.path), "--quiet", "predict", "--model", "minixception",
+            "--variant", "paper-gaussian_blur", "--device", "cpu", "--threads", "1"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip() == "minixception-ft-paper-gaussian_blur: predicted 3 stimuli"
+    assert main(argv) == 0
+    assert "already predicted" in capsys.readouterr().out

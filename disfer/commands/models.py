@@ -17,6 +17,7 @@ def register(sub) -> None:
     _model_options(p)
     p.add_argument("--batch", type=int,
                    help="images per batch and per store write (default 256 on the CPU, more on a GPU)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core)")
     p.add_argument("--no-compile", action="store_true",
                    help="never use torch.compile (default: mini-Xception on large CPU runs)")
     p.set_defaults(func=_predict)
@@ -67,9 +68,20 @@ def _models(args) -> int:
 
 
 def _predict(args) -> int:
+    import sys
+
+    import torch
+
+    from disfer.models import load_model
     from disfer.predict import predict_store
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model_id = _model_id(args)
+    model = load_model(model_id, device=args.device, store=args.store, weights_path=args.weights)
+    if model.family == "rmn" and model.device.type == "cpu":
+        print("disfer: note: rmn is a 138M-parameter network at 224x224: a few images per second "
+              "on a small CPU; use --device cuda for whole studies", file=sys.stderr)
     n = predict_store(args.store, model_id, device=args.device, batch=args.batch,
                       compile=False if args.no_compile else None, weights_path=args.weights)
     print(f"{model_id}: predicted {n} stimuli" if n else f"{model_id}: every stimulus already predicted")
