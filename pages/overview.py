@@ -37,7 +37,9 @@ with right:
     if models.empty:
         st.info("No models yet: `disfer models` lists them, `disfer predict --model minixception` runs one.")
     else:
-        models["available"] = models["available"].map({True: "yes", False: "unavailable", None: "unknown"})
+        models["available"] = models["available"].map({True: "yes", False: "unavailable"}).fillna("unknown")
+        models.loc[models["family"] == "external", "available"] = "predictions only"
+        models["family"] = models["family"].fillna(models["model_id"])  # built-in, not run on this study
         show_table(models, "models")
 
 st.subheader("Headline: accuracy and agreement with the labels")

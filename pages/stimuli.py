@@ -38,7 +38,7 @@ with st.sidebar:
     distortions = st.multiselect("Distortion", [d for d in DISTORTION_ORDER if d in set(table["distortion"])])
     levels = st.multiselect("Level", sorted(set(table["level"])))
     lists = st.multiselect("Playlist", sorted(int(p) for p in table["playlist_id"].dropna().unique()))
-    share = st.slider("Majority share", 0.0, 1.0, (0.0, 1.0), step=0.05,
+    share = st.slider("Agreement (majority share)", 0.0, 1.0, (0.0, 1.0), step=0.05,
                       help="Share of votes for the most chosen emotion (stimuli without votes always pass).")
     audit = st.multiselect("Audit status", AUDIT_STATUSES)
 
