@@ -198,6 +198,9 @@ def report_text(report: dict) -> str:
                          f"{num(m['mcnemar_vs_humans_p'], '.2g'):>10} "
                          f"{num(m['offdiag_pearson_r_vs_humans'], '.2f'):>9} "
                          f"{num(m['error_consistency_vs_humans'], '.2f'):>8}")
+        for mid, m in report["models"].items():
+            if "mcnemar_vs_parent" in m:
+                lines.append(f"  {mid} vs {m['parent_id']}: McNemar p = {num(m['mcnemar_vs_parent_p'], '.2g')}")
         lines.append("")
     lines.append("Accuracy per condition (95% bootstrap CI over sources):")
     for row in report["conditions"]:
