@@ -142,3 +142,24 @@ def test_report_per_emotion_scores_match_scikit_learn(study_store):
     assert np.allclose([got[e]["precision"] for e in EMOTIONS], p, equal_nan=True)
     assert np.allclose([got[e]["recall"] for e in EMOTIONS], r, equal_nan=True)
     assert sum(report["humans"]["participant_accuracy"]["histogram"]["counts"]) == 30
+
+
+@pytest.mark.parametrize("kind", ["votes only", "predictions only", "no labels"])
+def test_report_on_partial_studies(store, kind):
+    from analysis_fixtures import insert_study
+
+    votes = [(p, f"{s}-original-0", "fear") for p in "ab" for s in (1, 2)]
+    preds = {"net": {"1-original-0": "fear", "2-original-0": "anger"}}
+    labels = {1: None, 2: None} if kind == "no labels" else {1: "fear", 2: "anger"}
+    insert_study(store, labels, votes if kind != "predictions only" else [],
+                 predictions=preds if kind != "votes only" else None, stimuli=["1-original-0", "2-original-0"])
+    report = json.loads(json.dumps(study_report(store, bootstrap=10)))
+    assert report["counts"]["stimuli"] == 2
+    if kind == "votes only":
+        assert report["humans"]["accuracy"] == 0.5 and report["models"] == {}
+    elif kind == "predictions only":
+        assert report["humans"]["accuracy"] is None and report["models"]["net"]["accuracy"] == 1.0
+        assert report["models"]["net"]["mcnemar_vs_humans_p"] is None
+    else:
+        assert report["humans"]["accuracy"] is None and report["models"]["net"]["accuracy"] is None
+        assert report["humans"]["fleiss_kappa"] is None  # every vote 'fear': chance agreement is total
