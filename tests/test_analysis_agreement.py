@@ -4,7 +4,7 @@ from analysis_fixtures import insert_study
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from disfer.analysis import agreement_per_stimulus, fleiss_kappa, pairwise_agreement, pi_bins
-from disfer.analysis.overview import crowd_summary
+from disfer.analysis.overview import crowd_agreement_per_source, crowd_summary
 
 
 def test_p_i_hand_worked():
@@ -56,3 +56,6 @@ def test_ferplus_crowd_counts(store):
     p1 = (8 * 7 + 2 * 1) / 90
     p2 = (6 * 5 + 3 * 2) / 90
     assert s["mean_p_i"] == pytest.approx((p1 + p2 + 1) / 3)
+    table = crowd_agreement_per_source(store).set_index("source_id")
+    assert table.loc[1, "p_i"] == pytest.approx(p1) and table.loc[1, "majority"] == "happiness"
+    assert table.loc[2, "majority"] == "sadness" and table.loc[2, "majority_share"] == pytest.approx(0.6)

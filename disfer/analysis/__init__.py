@@ -25,13 +25,13 @@ from disfer.analysis.consistency import (
 from disfer.analysis.curves import robustness_curve
 from disfer.analysis.humans import ParticipantAccuracy, majority_vote, participant_accuracy
 from disfer.analysis.models import McNemar, cohen_kappa, mcnemar_test
-from disfer.analysis.overview import crowd_summary, overview
+from disfer.analysis.overview import crowd_agreement_per_source, crowd_summary, overview
 from disfer.analysis.report import report_text, study_report
 from disfer.analysis.trials import HUMANS, Study, load_study, load_trials
 
 __all__ = [
     "HUMANS", "ErrorConsistency", "LabelAudit", "McNemar", "ParticipantAccuracy", "Study",
-    "agreement_per_stimulus", "agreement_summary", "cohen_kappa", "confusion_matrix", "crowd_summary",
+    "agreement_per_stimulus", "agreement_summary", "cohen_kappa", "confusion_matrix", "crowd_agreement_per_source", "crowd_summary",
     "dawid_skene_labels", "error_consistency", "fleiss_kappa", "label_audit", "load_study", "load_trials",
     "majority_vote", "mcnemar_test", "model_vs_majority", "model_vs_participants", "models_vs_participants", "offdiag_pearson",
     "overview", "pairwise_agreement", "participant_accuracy", "pi_bins", "precision_recall",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from disfer.analysis.agreement import agreement_summary
+from disfer.analysis.agreement import agreement_summary, pairwise_agreement
 from disfer.analysis.humans import majority_from_counts
 from disfer.emotions import EMOTION_INDEX, EMOTIONS
 
@@ -90,6 +90,19 @@ def crowd_count_matrix(store, crowd: str = "ferplus") -> tuple[pd.DataFrame, np.
     counts = np.zeros((len(sources), len(cats)), np.int64)
     np.add.at(counts, (row, col), long["n"].to_numpy(np.int64))
     return sources, counts, cats
+
+
+def crowd_agreement_per_source(store, crowd: str = "ferplus") -> pd.DataFrame:
+    """Per source of an aggregated crowd: source_id, label, n_votes, p_i (over all its categories),
+    majority (over the seven emotions; None without an emotion vote), majority_share, tied."""
+    sources, counts, _ = crowd_count_matrix(store, crowd)
+    maj, tied = majority_from_counts(counts[:, :7])
+    n = counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(maj >= 0, counts[np.arange(len(n)), np.maximum(maj, 0)] / n, np.nan)
+    return sources.assign(n_votes=n, p_i=pairwise_agreement(counts),
+                          majority=[EMOTIONS[i] if i >= 0 else None for i in maj],
+                          majority_share=share, tied=tied)
 
 
 def crowd_summary(store, crowd: str = "ferplus") -> dict | None:
