@@ -30,10 +30,11 @@ from disfer.analysis.report import report_text, study_report
 from disfer.analysis.trials import HUMANS, Study, load_study, load_trials
 
 __all__ = [
-    "HUMANS", "ErrorConsistency", "LabelAudit", "McNemar", "ParticipantAccuracy", "Study",
-    "agreement_per_stimulus", "agreement_summary", "cohen_kappa", "confusion_matrix", "crowd_agreement_per_source", "crowd_summary",
-    "dawid_skene_labels", "error_consistency", "fleiss_kappa", "label_audit", "load_study", "load_trials",
-    "majority_vote", "mcnemar_test", "model_vs_majority", "model_vs_participants", "models_vs_participants", "offdiag_pearson",
+    "ErrorConsistency", "HUMANS", "LabelAudit", "McNemar", "ParticipantAccuracy", "Study",
+    "agreement_per_stimulus", "agreement_summary", "cohen_kappa", "confusion_matrix",
+    "crowd_agreement_per_source", "crowd_summary", "dawid_skene_labels", "error_consistency",
+    "fleiss_kappa", "label_audit", "load_study", "load_trials", "majority_vote", "mcnemar_test",
+    "model_vs_majority", "model_vs_participants", "models_vs_participants", "offdiag_pearson",
     "overview", "pairwise_agreement", "participant_accuracy", "pi_bins", "precision_recall",
     "report_text", "robustness_curve", "study_report",
 ]
