@@ -106,3 +106,17 @@ def test_truncated_hdf5_names_the_file(tmp_path):
     with pytest.raises(ConfigError, match=str(cut)):
         load_model("minixception", device="cpu", weights_path=cut).predict_proba(
             np.zeros((1, 48, 48), np.uint8))
+
+
+@needs_weights
+def test_network_matches_keras_loading_the_same_file(monkeypatch):
+    """Keras 3 (torch backend) reads the HDF5 file itself; the two networks must agree."""
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    reference = keras.models.load_model(str(KERAS_FILE), compile=False)
+    x = np.random.default_rng(5).uniform(-1, 1, (6, 64, 64, 1)).astype(np.float32)
+    expected = np.asarray(reference.predict(x, verbose=0))
+    net = load_model("minixception", device="cpu").network
+    with torch.no_grad():
+        ours = torch.softmax(net(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()), dim=1)
+    np.testing.assert_allclose(ours.numpy(), expected, atol=1e-5)
