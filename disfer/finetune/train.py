@@ -135,7 +135,8 @@ def train(model, train_data: TrainData, val_data: TrainData, config: TrainConfig
     start = time.perf_counter()
     val_loss, val_acc = evaluate(model, network, val_data, config.scheme)
     curve = [{"epoch": 0, "train_loss": None, "train_accuracy": None, "val_loss": val_loss,
-              "val_accuracy": val_acc, "seconds": 0.0}]
+              "val_accuracy": val_acc, "seconds": 0.0,
+              "val_seconds": time.perf_counter() - start}]
     if on_epoch:
         on_epoch(curve[-1])
     best = (-1.0, float("inf"))
@@ -165,10 +166,11 @@ def train(model, train_data: TrainData, val_data: TrainData, config: TrainConfig
                 if progress:
                     done = (epoch - 1) * config.batches + b + 1
                     progress(done / total, f"epoch {epoch}/{config.epochs}, batch {b + 1}/{config.batches}")
+            seconds = time.perf_counter() - t0
             val_loss, val_acc = evaluate(model, network, val_data, config.scheme)
             row = {"epoch": epoch, "train_loss": sum_loss / n_seen, "train_accuracy": n_right / n_seen,
-                   "val_loss": val_loss, "val_accuracy": val_acc,
-                   "seconds": time.perf_counter() - t0}
+                   "val_loss": val_loss, "val_accuracy": val_acc, "seconds": seconds,
+                   "val_seconds": time.perf_counter() - t0 - seconds}
             curve.append(row)
             if (val_acc, -val_loss) > (best[0], -best[1]):
                 best = (val_acc, val_loss)
