@@ -114,6 +114,11 @@ def _analysed_call(_fn: Callable, fn_key: str, db_path: str, counter: int, label
     return _fn(_study(db_path, counter, label_kind), *args, **dict(kwargs))
 
 
+def study_for(store: Store, label_kind: str = "original"):
+    """The store's Study (shared, loaded once per store change), for functions run under `cached`."""
+    return _study(str(store.path), change_counter(store), label_kind)
+
+
 def analysed(fn: Callable, *args, label_kind: str = "original", **kwargs) -> Any:
     """fn(study, *args, **kwargs) of an analysis function, computed once per change of the store.
 
@@ -226,12 +231,18 @@ def show_chart(chart, name: str, key: str | None = None) -> None:
     _draw(chart.to_dict(), name, key)
 
 
+TABLE_ROWS = 5_000  # more than anyone scrolls; the browser need not receive 350,000 rows
+
+
 def show_table(table: pd.DataFrame, name: str, key: str | None = None, **kwargs) -> None:
-    """A table with a CSV download of exactly what is shown."""
-    st.dataframe(table, hide_index=True, **kwargs)
-    st.download_button("CSV", data=lambda: table.to_csv(index=False).encode(),
-                       file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key or name}",
-                       icon=":material/table:")
+    """A table with a CSV download of all of it (the screen shows the first TABLE_ROWS rows)."""
+    st.dataframe(table.head(TABLE_ROWS), hide_index=True, **kwargs)
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.download_button("CSV", data=lambda: table.to_csv(index=False).encode(),
+                        file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key or name}",
+                        icon=":material/table:")
+    if len(table) > TABLE_ROWS:
+        row.caption(f"first {TABLE_ROWS:,} of {len(table):,} rows shown; the CSV holds them all")
 
 
 # -- faces ----------------------------------------------------------------------------------------
@@ -253,16 +264,24 @@ def _playlist_of(store: Store) -> pd.DataFrame:
         return con.execute("SELECT stimulus_id, playlist_id FROM playlists").df()
 
 
-def playlists() -> pd.DataFrame:
+def playlists_of(store: Store) -> pd.DataFrame:
     """stimulus_id -> playlist_id for stimuli placed in a playlist."""
-    return cached(_playlist_of)
+    return _playlist_of(store)
+
+
+# Grey with a dark cross: "no picture stored".
+_MISSING_FACE = np.full((48, 48), 200, np.uint8)
+np.fill_diagonal(_MISSING_FACE, 90)
+np.fill_diagonal(np.fliplr(_MISSING_FACE), 90)
 
 
 def face_image(pixels: bytes | np.ndarray, scale: int = 3) -> np.ndarray:
     """A stored 48x48 face, enlarged with hard pixel edges (browsers blur small images)."""
-    face = np.frombuffer(pixels, dtype=np.uint8).reshape(48, 48) if isinstance(pixels, bytes | bytearray) \
+    face = np.frombuffer(pixels, dtype=np.uint8) if isinstance(pixels, bytes | bytearray) \
         else np.asarray(pixels, dtype=np.uint8)
-    return np.repeat(np.repeat(face, scale, axis=0), scale, axis=1)
+    if face.size != 48 * 48:
+        face = _MISSING_FACE  # a vote-only or damaged stimulus: a placeholder, not a failed page
+    return np.repeat(np.repeat(face.reshape(48, 48), scale, axis=0), scale, axis=1)
 
 
 def saliency_image(face: np.ndarray, saliency: np.ndarray, scale: int = 5, alpha: float = 0.55) -> np.ndarray:

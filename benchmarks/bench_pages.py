@@ -70,7 +70,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.store) if args.store else Path(tmp) / f"{args.scale}.duckdb"
-        print(f"{args.scale} scale: {path}")
+        print(f"store: {path}" if args.store else f"{args.scale} scale: {path}")
         if not path.exists():
             t = time.perf_counter()
             build(path, args.scale)

@@ -65,8 +65,8 @@ with right:
     target = st.selectbox("Explain", ["the model's answer", *EMOTIONS])
 stimulus_id = f"{int(source_id)}-{distortion}-{level}"
 pixels = stimulus_pixels([stimulus_id]).get(stimulus_id)
-if pixels is None:
-    st.info(f"No stimulus {stimulus_id} in this store.")
+if pixels is None or len(pixels) != 48 * 48:
+    st.info(f"No picture of stimulus {stimulus_id} in this store.")
     st.stop()
 
 weights = ready.set_index("model").loc[model_id, "weights"]

@@ -4,7 +4,17 @@ Figure 1) with the crowd's votes and every model's answer per version."""
 import pandas as pd
 import streamlit as st
 
-from app_common import analysed, face_image, page_header, playlists, require, show_table, stimulus_pixels
+from app_common import (
+    analysed,
+    cached,
+    face_image,
+    page_header,
+    playlists_of,
+    require,
+    show_table,
+    stimulus_pixels,
+    study_for,
+)
 from disfer.analysis import majority_vote
 from disfer.charts import DISTORTION_ORDER
 from disfer.emotions import EMOTIONS
@@ -27,16 +37,22 @@ def _versions(study, source_id: int) -> pd.DataFrame:
     return out
 
 
-table = analysed(majority_vote)
-table = table.merge(playlists(), on="stimulus_id", how="left")
-table["audit"] = table["correct"].map({True: AUDIT_STATUSES[0], False: AUDIT_STATUSES[1]}).fillna(
-    AUDIT_STATUSES[2])
+def _gallery_rows(store) -> pd.DataFrame:
+    """The human majority per stimulus with its playlist and audit status (once per store change)."""
+    table = majority_vote(study_for(store)).merge(playlists_of(store), on="stimulus_id", how="left")
+    table["audit"] = table["correct"].map({True: AUDIT_STATUSES[0], False: AUDIT_STATUSES[1]}).fillna(
+        AUDIT_STATUSES[2])
+    return table
+
+
+table = cached(_gallery_rows)
 
 with st.sidebar:
     st.subheader("Filter stimuli")
-    emotions = st.multiselect("Label", [e for e in EMOTIONS if e in set(table["label"])])
-    distortions = st.multiselect("Distortion", [d for d in DISTORTION_ORDER if d in set(table["distortion"])])
-    levels = st.multiselect("Level", sorted(set(table["level"])))
+    present = {c: set(table[c].dropna().unique()) for c in ("label", "distortion", "level")}
+    emotions = st.multiselect("Label", [e for e in EMOTIONS if e in present["label"]])
+    distortions = st.multiselect("Distortion", [d for d in DISTORTION_ORDER if d in present["distortion"]])
+    levels = st.multiselect("Level", sorted(int(lv) for lv in present["level"]))
     lists = st.multiselect("Playlist", sorted(int(p) for p in table["playlist_id"].dropna().unique()))
     share = st.slider("Agreement (majority share)", 0.0, 1.0, (0.0, 1.0), step=0.05,
                       help="Share of votes for the most chosen emotion (stimuli without votes always pass).")
