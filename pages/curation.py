@@ -170,8 +170,9 @@ if st.toggle("Saliency maps", key="show_saliency"):
 
 # -- the decision -------------------------------------------------------------------------------
 st.subheader("Decision")
-if state.get("form_for") != source_id:
-    # A new source: start from its current ground truth, else its original label.
+if state.get("form_for") != source_id or "cur_labels" not in state:
+    # A new source (or back from another page, which drops widget state): start from its current
+    # ground truth, else its original label.
     state["form_for"] = source_id
     state["cur_labels"] = list(gt["labels"]) if gt is not None else ([original] if original else [])
     state["cur_weights"] = "" if gt is None or gt["weights"] is None else ",".join(f"{w:g}" for w in gt["weights"])

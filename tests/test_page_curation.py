@@ -133,3 +133,19 @@ def test_export_page_writes_the_dataset(study, monkeypatch, tmp_path):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["rows"] == 3 and manifest["labels_changed"] == 1
     assert "labels changed from the original: 1" in texts(at)
+
+
+def test_leaving_and_coming_back_keeps_the_page_working(study, monkeypatch):
+    # Another page drops the curation page's widget state; coming back must rebuild the form.
+    monkeypatch.setenv("DISFER_DB", str(study.path))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.session_state["curator"] = "ann"
+    at.run().switch_page("pages/curation.py").run()
+    clean(at)
+    at.switch_page("pages/export.py").run()
+    clean(at)
+    at.session_state["curation_source_id"] = 3  # as the audit page's "Curate" button does
+    at.switch_page("pages/curation.py").run()
+    clean(at)
+    assert at.subheader[0].value == "Source 3: labelled sadness"
+    assert at.multiselect(key="cur_labels").value == ["sadness"]
