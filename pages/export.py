@@ -34,7 +34,11 @@ st.caption(FORMAT_HELP[fmt])
 statuses = st.multiselect("Statuses to export ('uncurated' keeps the original label)",
                           curation.VIEW_STATUSES, default=list(DEFAULT_STATUSES), key="export_statuses")
 include_distorted = st.checkbox("Include the distorted versions", key="export_distorted")
-st.session_state.setdefault("export_out", str(Path(store.path).parent / "exports" / fmt))
+# The suggested folder follows the format until the user types their own.
+suggested = str(Path(store.path).parent / "exports" / fmt)
+if st.session_state.get("export_out") in (None, st.session_state.get("export_out_suggested")):
+    st.session_state["export_out"] = suggested
+st.session_state["export_out_suggested"] = suggested
 out = st.text_input("Output folder (new or empty)", key="export_out")
 force = st.checkbox("Replace a previous export in this folder", key="export_force")
 
