@@ -93,6 +93,11 @@ class RMNEmotion(FERModel):
     def build(self) -> nn.Module:
         return resmasking_module().resmasking_dropout1(in_channels=3, num_classes=7)
 
+    def target_layer(self) -> nn.Module:
+        # The last residual stage (7x7), not the mask branch's convolutions that follow it in
+        # module order: Grad-CAM should explain the features the classifier pools.
+        return self.network.layer4
+
     def load_weights(self, network: nn.Module, path: Path) -> None:
         # rmn's checkpoints keep the state dict under "net"; our fine-tuned variants are bare.
         state = W.load_state_file(path, key=None if path.suffix == ".safetensors" else "net")
