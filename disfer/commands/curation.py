@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from datetime import datetime
 
 from disfer import curation
@@ -82,6 +83,18 @@ def _show(args) -> int:
     return 0
 
 
+def _quiet_broken_pipe(handler):
+    """`disfer curate log --json | head` stops reading early; that is not an error."""
+    def run(args) -> int:
+        try:
+            return handler(args)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 0
+    return run
+
+
+@_quiet_broken_pipe
 def _log(args) -> int:
     log = curation.event_log(args.store, args.source_id)
     for e in log.to_dict("records"):
@@ -99,6 +112,7 @@ def _log(args) -> int:
     return 0
 
 
+@_quiet_broken_pipe
 def _queue(args) -> int:
     queue = curation.review_queue(args.store, emotion=args.emotion, status=args.status,
                                   curator=args.curator, unreviewed_by=args.unreviewed_by)
