@@ -116,7 +116,7 @@ def bench_deepface(args, faces, tmp: Path) -> None:
     print(f"  (a) DeepFace.analyze, one at a time   {rate(n_a, t_a)}")
 
     model = load_model("deepface", device=args.device)
-    t_bare, n_bare = bare(model, faces, args.batch)
+    t_bare, n_bare = bare(model, faces, args.batch or model.default_batch())
     print(f"  bare batched forward                  {rate(n_bare, t_bare)}")
 
     store = make_store(tmp / "deepface", faces)
@@ -143,14 +143,15 @@ def bench_minixception(args, faces, tmp: Path) -> None:
 
     print("minixception")
     model = load_model("minixception", device=args.device)
-    t, n = bare(model, faces[: min(len(faces), 8192)], args.batch)
+    batch = args.batch or model.default_batch()
+    t, n = bare(model, faces[: min(len(faces), 8192)], batch)
     print(f"  bare eager forward                    {rate(n, t)}")
     if model.device.type == "cpu":
         start = time.perf_counter()
-        ok = model.enable_compile(args.batch)
+        ok = model.enable_compile(batch)
         print(f"  torch.compile: {'ok' if ok else 'unavailable'} in {time.perf_counter() - start:.1f} s "
               "(cached on disk after the first run)")
-        t, n = bare(model, faces, args.batch)
+        t, n = bare(model, faces, batch)
         print(f"  bare compiled forward                 {rate(n, t)}")
     store = make_store(tmp / "minixception", faces)
     start = time.perf_counter()
@@ -167,7 +168,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--n", type=int, default=20_000, help="images for the batched runs")
     parser.add_argument("--analyze-n", type=int, default=500, help="images for DeepFace.analyze")
-    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--batch", type=int, help="default: the model's own for the device")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--models", default="deepface,minixception")
     args = parser.parse_args()
@@ -177,7 +178,7 @@ def main() -> None:
     faces, source = load_faces(args.n)
     device = torch.cuda.get_device_name() if args.device != "cpu" and torch.cuda.is_available() else (
         f"CPU, {torch.get_num_threads()} threads")
-    print(f"bench_predict: {len(faces):,} {source}, batch {args.batch}, device {args.device} ({device}), "
+    print(f"bench_predict: {len(faces):,} {source}, batch {args.batch or 'model default'}, device {args.device} ({device}), "
           f"torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):

@@ -25,7 +25,6 @@ from disfer.progress import Progress, ProgressFn
 # Compiling the mini-Xception costs ~10-30 s the first time (seconds once cached); below this
 # many images eager inference finishes sooner.
 COMPILE_MIN_IMAGES = 4000
-CPU_BATCH = 256
 # Batches faster than this keep the store open for the whole run (see predict_store).
 WARM_BATCH_SECONDS = 1.0
 
@@ -94,14 +93,14 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
     """Predict every stimulus `model_id` has not seen; returns how many were predicted.
 
     `batch`: images per forward pass and per store transaction; None picks the model's default
-    for the device (256 on the CPU, larger on a GPU). `compile`: None lets the model decide
+    for the device (`cpu_batch` / `gpu_batch`). `compile`: None lets the model decide
     (torch.compile for the mini-Xception on large CPU runs).
     """
     if batch is not None and batch < 1:
         raise ValueError("batch must be at least 1")
     started = time.perf_counter()
     model = load_model(model_id, device=device, store=store, weights_path=weights_path)
-    batch = batch or (model.gpu_batch if model.device.type == "cuda" else CPU_BATCH)
+    batch = batch or model.default_batch()
     fingerprint = model.fingerprint
     ids, faces = pending_stimuli(store, model_id, fingerprint)
     if not ids:

@@ -16,7 +16,7 @@ def register(sub) -> None:
     p = sub.add_parser("predict", help="run a model on every stimulus it has not yet seen")
     _model_options(p)
     p.add_argument("--batch", type=int,
-                   help="images per batch and per store write (default 256 on the CPU, more on a GPU)")
+                   help="images per batch and per store write (default: the model's, larger on a GPU)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core)")
     p.add_argument("--no-compile", action="store_true",
                    help="never use torch.compile (default: mini-Xception on large CPU runs)")

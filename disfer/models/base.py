@@ -59,6 +59,7 @@ class FERModel:
     weights_file: ClassVar[str]                        # the file name a user must provide
     weights_env: ClassVar[str]                         # environment variable naming the file
     channels_last: ClassVar[bool] = True               # weights in NHWC (faster convolutions)
+    cpu_batch: ClassVar[int] = 256                     # default batch on the CPU
     gpu_batch: ClassVar[int] = 4096                    # default batch on a GPU (memory-bound)
 
     def __init__(self, model_id: str | None = None, weights_path: str | Path | None = None,
@@ -111,6 +112,9 @@ class FERModel:
             fmt = torch.channels_last if self.channels_last else torch.contiguous_format
             self._network = net.to(self.device, memory_format=fmt)
         return self._network
+
+    def default_batch(self) -> int:
+        return self.gpu_batch if self.device.type == "cuda" else self.cpu_batch
 
     def load(self) -> FERModel:
         """Load the weights now (they otherwise load on first use); returns self."""

@@ -178,6 +178,7 @@ class MiniXception(FERModel):
     # process (segmentation fault), which would kill fine-tuning and saliency; the compiled
     # forward is as fast either way.
     channels_last = False
+    cpu_batch = 1024  # compiled kernels are ~1.5x faster per image at 1024 than at 256
 
     @classmethod
     def search_paths(cls) -> list[Path]:
