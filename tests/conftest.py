@@ -105,9 +105,11 @@ def demo_store(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def demo_store_copy(demo_store: Path, tmp_path: Path) -> Path:
-    """A private copy of the demo store that a test may write to."""
+    """A private copy of the demo store (and of its fine-tuned weights) that a test may write to."""
     import shutil
 
+    if (demo_store.parent / "models").is_dir():
+        shutil.copytree(demo_store.parent / "models", tmp_path / "models")
     return Path(shutil.copyfile(demo_store, tmp_path / "demo_copy.duckdb"))
 
 

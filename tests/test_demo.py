@@ -83,6 +83,18 @@ def test_predictions_are_the_models_own_outputs(demo_store: Path):
     np.testing.assert_allclose(stored, fresh, atol=1e-4)
 
 
+def test_demo_fine_tunes_a_variant_and_its_copy_keeps_the_weights(demo_store_copy: Path):
+    from disfer.models.registry import list_models
+
+    store = Store(demo_store_copy)
+    with store.read() as con:
+        variants = con.execute("SELECT model_id FROM models WHERE parent_id = 'minixception'").fetchall()
+    assert [v[0] for v in variants] == ["minixception-ft-gaussian_noise"]
+    assert _scalar(store, "SELECT count(*) FROM predictions WHERE model_id = ?", variants[0]) == 840
+    info = {m.name: m for m in list_models(store)}["minixception-ft-gaussian_noise"]
+    assert info.weights_present
+
+
 def test_demo_refuses_a_store_with_data_and_leaves_it_unchanged(demo_store_copy: Path):
     store = Store(demo_store_copy)
     before = store.change_counter()
