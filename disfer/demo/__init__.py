@@ -134,6 +134,8 @@ def build_demo(store: Store, seed: int = 0, progress: ProgressFn | None = None,
     if finetune and "minixception" in result.predictions:
         _quick_finetune(store, seed, result, _stage(progress, 0.75, 1.0, "quick fine-tune"), say)
     _mark_demo(store, seed, result)
+    if progress is not None:
+        progress(1.0, "demo study ready")
     result.seconds = time.monotonic() - started
     say(f"demo study ready in {result.seconds:.1f} s: {result.sources} sources, {result.stimuli} stimuli, "
         f"{result.votes:,} votes, predictions of {', '.join(result.predictions) or 'no model'}")
@@ -146,13 +148,15 @@ def _predict_all(store: Store, result: DemoResult, progress: ProgressFn | None, 
     from disfer.predict import predict_store
 
     infos = [m for m in list_models() if m.parent_id is None]
+    span = 1.0 / max(len(infos), 1)
     for k, info in enumerate(infos):
+        if progress is not None:
+            progress(k * span, f"predicting with {info.name}")
         if not info.weights_present:
             result.skipped_models[info.name] = f"weights not found ({info.hint})"
             say(f"skip {info.name}: weights not found")
             continue
         say(f"predict with {info.name}")
-        span = 1.0 / max(len(infos), 1)
         stage = _stage(progress, k * span, (k + 1) * span, f"predicting with {info.name}")
         result.predictions[info.name] = predict_store(store, info.name, progress=stage)
 
