@@ -150,3 +150,14 @@ def test_a_registered_distortion_is_built_without_other_changes(store, fer2013_c
     assert build_study(store, per_class=1) == 7 * 12
     st = _stimuli(store)
     assert set(st.loc[st["distortion"] == "jpeg_quality", "level"]) == {1, 2}
+
+
+def test_progress_callback_reaches_the_end_for_ingest_and_build(store, fer2013_csv):
+    seen: list[tuple[float, str]] = []
+    ingest_fer2013(store, fer2013_csv(per_emotion=2), progress=lambda f, text: seen.append((f, text)))
+    assert seen and seen[-1][0] == 1.0
+    seen.clear()
+    build_study(store, per_class=2, progress=lambda f, text: seen.append((f, text)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {text for _, text in seen} == {"rendering stimuli"}
