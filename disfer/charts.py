@@ -20,7 +20,7 @@ HUMANS = "humans"
 DISTORTION_ORDER = ("original", "gaussian_blur", "gaussian_noise", "salt_pepper")
 # Agreement bands of the paper (Section 4): P_i below 0.3 is near chance, above 0.9 near-unanimous.
 AGREEMENT_BANDS = (0.3, 0.5, 0.9)
-_BAND_NAMES = ("< 0.3 (low)", "0.3 to 0.5", "0.5 to 0.9", ">= 0.9 (high)")
+_BAND_NAMES = ("< 0.3 (low)", "0.3 to 0.5", "0.5 to 0.9", "> 0.9 (high)")
 
 
 def _rater_colour(raters: Sequence[str]) -> alt.Scale:
@@ -163,17 +163,17 @@ def agreement_histogram(p_i: pd.Series | np.ndarray, *, bins: int = 20, title: s
                         scale=alt.Scale(domain=list(_BAND_NAMES),
                                         range=["#d62728", "#ff7f0e", "#bcbd22", "#2ca02c"])))
     rules = alt.Chart(pd.DataFrame({"at": AGREEMENT_BANDS})).mark_rule(strokeDash=[4, 3]).encode(x="at:Q")
-    bars = alt.Chart(_binned(p_i, bins)).mark_bar(color="#4c78a8", binSpacing=1).encode(
+    bars = alt.Chart(_binned(p_i, bins)).mark_rect(color="#4c78a8", stroke="white", strokeWidth=0.5).encode(
         x=alt.X("start:Q", title="agreement P_i", scale=x_scale), x2="end:Q",
-        y=alt.Y("n:Q", title="stimuli"), tooltip=["start", "end", "n"])
+        y=alt.Y("n:Q", title="stimuli"), y2=alt.datum(0), tooltip=["start", "end", "n"])
     return (shade + bars + rules).properties(width=520, height=240, title=title)
 
 
 def accuracy_histogram(values: pd.DataFrame, *, column: str = "accuracy", title: str = "") -> alt.Chart:
     """How many participants reach each accuracy (per-participant accuracy)."""
-    return alt.Chart(_binned(values[column], 20)).mark_bar(color="#4c78a8", binSpacing=1).encode(
+    return alt.Chart(_binned(values[column], 20)).mark_rect(color="#4c78a8", stroke="white", strokeWidth=0.5).encode(
         x=alt.X("start:Q", title=column, scale=alt.Scale(domain=[0, 1])), x2="end:Q",
-        y=alt.Y("n:Q", title="participants"), tooltip=["start", "end", "n"],
+        y=alt.Y("n:Q", title="participants"), y2=alt.datum(0), tooltip=["start", "end", "n"],
     ).properties(width=520, height=220, title=title)
 
 
