@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from disfer.build import bulk_insert_settings
 from disfer.emotions import parse_emotion
 from disfer.errors import InputError
 from disfer.images import N_PIXELS, SIZE
@@ -147,28 +148,55 @@ def ingest_fer2013(store: Store, path: str | Path, progress: ProgressFn | None =
         if not labels:
             raise InputError(path, "no data rows after the header", row=2)
 
-        # Pass 2: one transaction, inserted chunk by chunk.
-        spill.seek(0)
-
+        # Pass 2: one transaction. New rows stream through ONE insert (flat memory, see
+        # disfer.build.bulk_insert_settings); rows that fill FERPlus vote-only sources are updated.
         def write(con) -> int:
             _refuse_ingested_rows(con, path, dataset, len(labels))
             next_id = _next_source_id(con)
-            with Progress(len(labels), f"storing {path.name}", progress, unit="face") as bar2:
-                for start in range(0, len(labels), CHUNK_ROWS):
-                    stop = min(start + CHUNK_ROWS, len(labels))
-                    raw = spill.read((stop - start) * N_PIXELS)
-                    blobs = [raw[k:k + N_PIXELS] for k in range(0, len(raw), N_PIXELS)]
-                    table = pa.table({
-                        "original_index": pa.array(range(start, stop), pa.int32()),
-                        "original_label": pa.array(labels[start:stop], pa.string()),
-                        "split": pa.array(splits[start:stop], pa.string()),
-                        "pixels": pa.array(blobs, pa.binary()),
-                    })
-                    _upsert_sources(con, table, dataset, next_id + start)
-                    bar2.update(stop - start)
+            vote_only = {r[0] for r in con.execute(
+                "SELECT original_index FROM sources WHERE dataset = ? AND pixels IS NULL", [dataset]).fetchall()}
+            if vote_only:
+                for table in _chunks(spill, labels, splits, keep=lambda i: i in vote_only):
+                    _fill_vote_only(con, table, dataset)
+            with bulk_insert_settings(con), \
+                    Progress(len(labels), f"storing {path.name}", progress, unit="face") as bar2:
+                batches = (t.to_batches()[0] for t in _chunks(spill, labels, splits, bar=bar2,
+                                                                keep=lambda i: i not in vote_only)
+                           if t.num_rows)
+                reader = pa.RecordBatchReader.from_batches(_SOURCE_SCHEMA, batches)
+                con.register("incoming", reader)
+                try:
+                    con.execute(
+                        "INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels)"
+                        " SELECT ? + original_index, ?, original_index, original_label, split, pixels"
+                        " FROM incoming", [next_id, dataset])
+                finally:
+                    con.unregister("incoming")
             return len(labels)
 
         return store.write_retrying(write)
+
+
+_SOURCE_SCHEMA = pa.schema([("original_index", pa.int32()), ("original_label", pa.string()),
+                            ("split", pa.string()), ("pixels", pa.binary())])
+
+
+def _chunks(spill, labels: list[str], splits: list[str | None], keep, bar: Progress | None = None):
+    """Arrow tables of the validated rows (from the spill file) whose index passes `keep`."""
+    spill.seek(0)
+    for start in range(0, len(labels), CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, len(labels))
+        raw = spill.read((stop - start) * N_PIXELS)
+        rows = [i for i in range(start, stop) if keep(i)]
+        yield pa.table({
+            "original_index": pa.array(rows, pa.int32()),
+            "original_label": pa.array([labels[i] for i in rows], pa.string()),
+            "split": pa.array([splits[i] for i in rows], pa.string()),
+            "pixels": pa.array([raw[(i - start) * N_PIXELS:(i - start + 1) * N_PIXELS] for i in rows],
+                               pa.binary()),
+        }, schema=_SOURCE_SCHEMA)
+        if bar is not None:
+            bar.update(stop - start)
 
 
 def _refuse_ingested_rows(con, path: Path, dataset: str, n_rows: int) -> None:
@@ -182,21 +210,14 @@ def _refuse_ingested_rows(con, path: Path, dataset: str, n_rows: int) -> None:
                                f"--dataset NAME for a different file")
 
 
-def _upsert_sources(con, table: pa.Table, dataset: str, first_id: int) -> None:
-    """Fill vote-only sources with these rows' faces, insert the other rows as new sources."""
+def _fill_vote_only(con, table: pa.Table, dataset: str) -> None:
+    """Give vote-only sources (made by a FERPlus ingest) these rows' faces and labels."""
     con.register("incoming", table)
     try:
         con.execute(
             "UPDATE sources SET original_label = i.original_label, split = coalesce(i.split, sources.split),"
             " pixels = i.pixels FROM incoming i"
             " WHERE sources.dataset = ? AND sources.original_index = i.original_index", [dataset])
-        con.execute(
-            "INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels)"
-            " SELECT ? + i.original_index - (SELECT min(original_index) FROM incoming), ?,"
-            "        i.original_index, i.original_label, i.split, i.pixels"
-            " FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM sources s"
-            "   WHERE s.dataset = ? AND s.original_index = i.original_index)"
-            " ORDER BY i.original_index", [first_id, dataset, dataset])
     finally:
         con.unregister("incoming")
 
