@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from disfer.emotions import EMOTIONS
 from disfer.errors import StoreError
@@ -45,7 +46,7 @@ def faces_from_arrow(column: pa.ChunkedArray | pa.Array, ids: list[str] | None =
     if len(arr) == 0:
         return np.zeros((0, SIZE, SIZE), np.uint8)
     arr = arr.cast(pa.large_binary()) if pa.types.is_binary(arr.type) else arr
-    lengths = pa.compute.binary_length(arr).to_numpy(zero_copy_only=False)
+    lengths = pc.binary_length(arr).to_numpy(zero_copy_only=False)
     bad = np.flatnonzero(lengths != N_PIXELS)
     if arr.null_count or len(bad):
         i = int(bad[0]) if len(bad) else int(np.flatnonzero(arr.is_null().to_numpy(False))[0])
@@ -87,6 +88,19 @@ def _write_batch(store, model, table: pa.Table, first: bool) -> int:
     return table.num_rows
 
 
+def _writer_thread(model) -> bool:
+    return model.device.type == "cuda"
+
+
+class _Inline:
+    """The executor interface, running each task at once in the calling thread."""
+
+    def submit(self, fn, *args):
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
 def predict_store(store, model_id: str, device: str = "auto", batch: int | None = None,
                   progress: ProgressFn | None = None, compile: bool | None = None,
                   weights_path=None) -> int:
@@ -112,9 +126,11 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
         model.enable_compile(batch)
     with Progress(len(ids), desc=f"predict {model_id}", callback=progress, unit="img") as bar, \
             contextlib.ExitStack() as stack:
-        # One writer thread: batch i is written while batch i + 1 is computed (torch and DuckDB
-        # both release the GIL), in order, so the store never waits on the model or vice versa.
-        writer = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        # On a GPU one writer thread stores batch i while batch i + 1 is computed (torch and
+        # DuckDB both release the GIL), in order. On the CPU the forward pass already keeps every
+        # core busy, and a writer thread would only stall torch's thread team, so writes are inline.
+        writer = (stack.enter_context(ThreadPoolExecutor(max_workers=1))
+                  if _writer_thread(model) else _Inline())
         pending = None
         for start in range(0, len(ids), batch):
             tick = time.perf_counter()

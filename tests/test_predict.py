@@ -154,3 +154,19 @@ def test_cli_predict_with_a_variant_name(store, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == "minixception-ft-paper-gaussian_blur: predicted 3 stimuli"
     assert main(argv) == 0
     assert "already predicted" in capsys.readouterr().out
+
+
+def test_the_gpu_pipeline_writes_every_batch_in_order(store, monkeypatch):
+    """The writer thread used on a GPU (forced on here) stores the same rows as inline writes."""
+    import disfer.predict as P
+
+    faces = np.random.default_rng(5).integers(0, 256, (11, 48, 48), dtype=np.uint8)
+    add_stimuli(store, faces)
+    monkeypatch.setattr(P, "_writer_thread", lambda model: True)
+    fractions = []
+    assert predict_store(store, "minixception", device="cpu", batch=3, compile=False,
+                         progress=lambda f, text: fractions.append(f)) == 11
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) == 4
+    rows = read_predictions(store, "minixception")
+    expected = load_model("minixception", device="cpu").predict_proba(stack_blobs(list(rows.pixels)))
+    np.testing.assert_allclose(rows[list(EMOTIONS)].to_numpy(), expected, atol=1e-5)
