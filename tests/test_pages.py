@@ -238,14 +238,6 @@ def test_stimuli_filters_and_opens_a_source(full_study):
     assert {"cnn_a", "cnn_b", "votes"} <= set(versions.columns)
 
 
-def test_every_page_of_a_small_study_is_fast_once_cached(full_study):
-    timings: dict = {}
-    for page in PAGES:
-        run_page(page, full_study.path, timings)
-    print("seconds per page after the first load:", {p: round(t, 3) for p, t in timings.items()})
-    assert set(timings) == set(PAGES)
-
-
 def test_audit_sends_a_source_to_curation(full_study):
     if not (ROOT / "pages" / "curation.py").exists():
         pytest.skip("the curation page is not installed")
