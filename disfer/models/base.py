@@ -71,6 +71,7 @@ class FERModel:
         self.weights_path = Path(weights_path) if weights_path is not None else self.find_weights()
         self._network: nn.Module | None = None
         self._fast: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._fast_batch = 0  # the one batch shape the compiled forward was built for
         self._canonical = torch.tensor([self.labels.index(e) for e in EMOTIONS], dtype=torch.long)
 
     # -- where the weights are -----------------------------------------------------------------
@@ -161,8 +162,12 @@ class FERModel:
         return convs[-1]
 
     # -- inference -----------------------------------------------------------------------------
-    def enable_compile(self, batch: int = 256) -> bool:
-        """Use torch.compile (compiled now for `batch`) where the family benefits; else False."""
+    def enable_compile(self) -> bool:
+        """Use torch.compile for inference where the family benefits (compiled now); else False.
+
+        The compiled forward runs fixed-size batches (`_fast_batch`), whatever `predict_proba`
+        is given. Call it on a model whose weights are final.
+        """
         return False
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,6 +179,7 @@ class FERModel:
         out = np.empty((len(arr), len(EMOTIONS)), dtype=np.float32)
         self.load()  # before inference_mode, so errors are about weights, not tensors
         with torch.inference_mode():
+            batch = self._fast_batch if self._fast is not None else batch
             for start in range(0, len(arr), batch):
                 chunk = arr[start:start + batch]
                 n = len(chunk)

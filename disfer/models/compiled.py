@@ -4,7 +4,8 @@ The mini-Xception is many small depthwise/pointwise convolutions; eager PyTorch 
 time dispatching them, and Inductor's fused kernels run it several times faster. Compiling costs
 tens of seconds the first time; Inductor caches the result on disk (FX graph cache), so later runs
 start in seconds. Shapes are kept static (callers pad the last batch) so one compilation serves a
-whole run. Set DISFER_COMPILE=0 to switch it off.
+whole run. The weights are frozen into the compiled code: compile only once they are final (a
+fresh model for inference, never one being trained). Set DISFER_COMPILE=0 to switch it off.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
+import torch._inductor.config
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,9 @@ def compile_network(network: nn.Module) -> Callable[[torch.Tensor], torch.Tensor
         if state["ok"] is False:
             return network(x)
         try:
-            with warnings.catch_warnings():
+            # Freezing folds BatchNorm into the convolutions and prepacks weights for oneDNN
+            # (about 1.4x on the CPU); the weights become constants of the compiled code.
+            with warnings.catch_warnings(), torch._inductor.config.patch(freezing=state["ok"] is None):
                 warnings.simplefilter("ignore")
                 y = compiled(x)
             state["ok"] = True
