@@ -122,8 +122,11 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
     model.load()  # load (and check) the weights before any write
     if compile is None:
         compile = model.device.type == "cpu" and len(ids) >= COMPILE_MIN_IMAGES
+    compile_seconds = 0.0
     if compile:
-        model.enable_compile()
+        tick = time.perf_counter()
+        compile = model.enable_compile()
+        compile_seconds = time.perf_counter() - tick
     with Progress(len(ids), desc=f"predict {model_id}", callback=progress, unit="img") as bar, \
             contextlib.ExitStack() as stack:
         # On a GPU one writer thread stores batch i while batch i + 1 is computed (torch and
@@ -153,5 +156,6 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
                     [json.dumps({"model_id": model_id, "device": str(model.device), "batch": batch,
                                  "compiled": bool(compile), "fingerprint": fingerprint}),
                      json.dumps({"n": len(ids), "seconds": round(seconds, 3),
+                                 "compile_seconds": round(compile_seconds, 3),
                                  "images_per_s": round(len(ids) / max(seconds, 1e-9), 1)})])
     return len(ids)

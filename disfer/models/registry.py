@@ -117,13 +117,15 @@ def register_model(con, model: FERModel, config: dict | None = None,
                    parent_id: str | None = None) -> None:
     """Insert or refresh `model`'s row in the models table (inside the caller's transaction).
 
-    An existing row keeps its family, parent and configuration; its fingerprint and weights path
-    follow the file actually used.
+    An existing row keeps its family, parent and configuration; its fingerprint follows the file
+    actually used, and so does the weights path of a built-in model (a variant keeps the path it
+    was registered with, which may be relative to the store).
     """
     con.execute(
         "INSERT INTO models (model_id, family, parent_id, fingerprint, config, weights_path) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model_id) DO UPDATE SET "
-        "fingerprint = excluded.fingerprint, weights_path = excluded.weights_path",
+        "fingerprint = excluded.fingerprint, weights_path = CASE WHEN models.parent_id IS NULL "
+        "THEN excluded.weights_path ELSE models.weights_path END",
         [model.model_id, model.family, parent_id or getattr(model, "parent_id", None),
          model.fingerprint, json.dumps(config) if config is not None else None,
          str(model.weights_path)])
