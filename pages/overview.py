@@ -52,7 +52,7 @@ rows = []
 if report["counts"]["votes"]:
     humans = report["humans"]
     rows.append({"rater": "humans (majority vote)", "accuracy": humans["accuracy"],
-                 "kappa": None, "fleiss_kappa": humans["fleiss_kappa"],
+                 "kappa": humans["cohen_kappa"], "fleiss_kappa": humans["fleiss_kappa"],
                  "vote_accuracy": humans["vote_accuracy"], "n": report["counts"]["voted_stimuli"]})
 for model, section in report["models"].items():
     rows.append({"rater": model, "accuracy": section["accuracy"], "kappa": section["cohen_kappa"],

@@ -13,9 +13,8 @@ facts = page_header("Saliency", "Grad-CAM (the last convolution's evidence, upsa
 require(facts)
 
 try:
-    from disfer.saliency import gradcam, gradient_shap
-
     from disfer.models.registry import list_models, load_model
+    from disfer.saliency import gradcam, gradient_shap
 except ImportError as err:
     st.info(f"Saliency maps need the models package, which is not available here ({err}).")
     st.stop()

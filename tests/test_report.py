@@ -65,6 +65,8 @@ def test_report_numbers_match_independent_computations(study_store):
     exact = table[0][1] + table[1][0] < 25
     assert net["mcnemar_vs_humans_p"] == pytest.approx(mcnemar(table, exact=exact, correction=True).pvalue)
     assert report["humans"]["accuracy"] == pytest.approx(human_ok.mean())
+    majority = mv["majority"].to_numpy()
+    assert report["humans"]["cohen_kappa"] == pytest.approx(cohen_kappa_score(truth, majority))
     wrong = (~human_ok).sum()
     assert report["audit"]["contradicted_stimuli"] == wrong
 

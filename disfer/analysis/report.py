@@ -123,6 +123,8 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
     curve = robustness_curve(study, bootstrap=bootstrap, seed=seed)
     audit = label_audit(study)
     voters = np.unique(study.vote_rater)
+    # As for models: with multi-label (curated) truth, a hit counts against the label it matched.
+    human_ref = np.where(maj_correct, maj, study.label_index)
 
     report = {
         "study_kind": None,
@@ -133,6 +135,7 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
                    "voted_stimuli": int((maj >= 0).sum())},
         "humans": {
             "accuracy": float(maj_correct[judged].mean()) if judged.any() else float("nan"),
+            "cohen_kappa": cohen_kappa(human_ref[judged], maj[judged]) if judged.any() else float("nan"),
             "vote_accuracy": float(vcorrect[vdef].mean()) if vdef.any() else float("nan"),
             "fleiss_kappa": agree.fleiss_kappa, "mean_p_i": agree.mean_p_i,
             "tied_stimuli": int(tied.sum()), "tie_rule": TIE_RULE, "pi_bins": agree.bins,
