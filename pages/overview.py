@@ -10,7 +10,7 @@ from disfer.emotions import EMOTIONS
 facts = page_header("Overview")
 st.caption(f"Store: `{get_store().path}`")
 if facts["study_kind"] == "demo":
-    st.markdown("**Data:** the offline demo study (synthetic faces, simulated crowd, simulated models).")
+    st.markdown("**Data:** the offline demo study (synthetic faces and a simulated crowd; the model outputs are real predictions of the models on those faces).")
 elif facts["stimuli"]:
     st.markdown("**Data:** a real study.")
 require(facts)

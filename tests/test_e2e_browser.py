@@ -134,15 +134,17 @@ def test_every_page_renders_in_chromium(app_url):
             _settle(page)
             pages = router_pages()
             assert TITLED <= set(pages)
+            default = next(iter(pages))  # the router's first page is served at the root address
             for path, title in pages.items():
                 start = time.monotonic()
-                page.goto(f"{app_url}/{path}")
+                page.goto(app_url if path == default else f"{app_url}/{path}")
                 _settle(page)
                 heading = page.locator('[data-testid="stMain"] h1').first.inner_text()
                 nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
                 errors = page.locator(ERROR_BOXES)
                 page.screenshot(path=str(shots / f"{path}.png"), full_page=True)
                 assert errors.count() == 0, f"{path}: {errors.first.inner_text()}"
+                assert page.get_by_text("Page not found").count() == 0, f"{path}: page not found"
                 assert heading.strip() == title or path not in TITLED
                 assert "Label audit" in nav  # the router's page list, not a scan of pages/
                 seen[path] = time.monotonic() - start
