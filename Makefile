@@ -27,7 +27,7 @@ lint:
 	$(BIN)/ruff check .
 
 bench: setup
-	$(BIN)/python -m pytest benchmarks -q
+	set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -44,14 +44,16 @@ def _fmt_labels(labels, weights) -> str:
 def _set(args) -> int:
     event = curation.record_decision(args.store, args.source_id, args.labels, args.weights, args.status,
                                      _curator(args.curator), args.note)
-    print(f"event {event}: source {args.source_id} {args.status} {args.labels or ''}".rstrip())
+    labels = ",".join(curation.parse_labels(args.labels)) if args.labels else ""
+    print(f"event {event}: source {args.source_id} {args.status} {labels}".rstrip())
     return 0
 
 
 def _resolve(args) -> int:
     event = curation.resolve(args.store, args.source_id, args.labels, args.weights, args.status,
                              _curator(args.lead, "--lead"), args.note)
-    print(f"event {event}: source {args.source_id} resolved as {args.status} {args.labels or ''}".rstrip())
+    labels = ",".join(curation.parse_labels(args.labels)) if args.labels else ""
+    print(f"event {event}: source {args.source_id} resolved as {args.status} {labels}".rstrip())
     return 0
 
 
