@@ -30,7 +30,7 @@ cells[1].metric("Stimuli whose majority contradicts the label", f"{len(audit.con
 if not CURATION.exists():
     st.caption("The curation page is not installed: sources cannot be opened for curation here.")
 
-st.subheader("All versions misclassified")
+st.subheader("All versions misclassified, strongest contradiction first")
 if sources.empty:
     st.info("No source has every version misclassified by the crowd's majority.")
 else:
@@ -43,7 +43,8 @@ else:
             if pixels is not None:
                 st.image(face_image(pixels, 2), width=96)
             majorities = ", ".join(row.majorities or [])
-            st.caption(f"#{row.source_id}: labelled **{row.label}**, crowd says {majorities}")
+            st.caption(f"#{row.source_id}: labelled **{row.label}** ({row.label_share:.0%} of votes), "
+                       f"crowd says {majorities}")
             if CURATION.exists():
                 if st.button("Curate", key=f"curate-{row.source_id}"):
                     curate(row.source_id)

@@ -21,3 +21,18 @@ def test_hand_worked_audit(store):
     assert audit.source_ids == [1]
     bad = audit.all_versions_misclassified.iloc[0]
     assert bad["versions"] == 2 and bad["majorities"] == ["fear"]
+
+
+def test_sources_wrong_everywhere_come_strongest_first(store):
+    votes = []
+    # source 1 (anger): majority fear 2 of 3 on both versions -> margin 1/3
+    for stim in ("1-original-0", "1-gaussian_blur-1"):
+        votes += [("a", stim, "fear"), ("b", stim, "fear"), ("c", stim, "anger")]
+    # source 2 (sadness): every vote says neutral on both versions -> margin 1
+    for stim in ("2-original-0", "2-gaussian_blur-1"):
+        votes += [(p, stim, "neutral") for p in "abc"]
+    insert_study(store, {1: "anger", 2: "sadness"}, votes)
+    sources = label_audit(store).all_versions_misclassified
+    assert list(sources["source_id"]) == [2, 1]
+    assert sources["strength"].tolist() == [1.0, 1 / 3]
+    assert sources["label_share"].tolist() == [0.0, 1 / 3]

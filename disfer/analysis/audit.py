@@ -35,10 +35,16 @@ def label_audit(data) -> LabelAudit:
     cols = ["stimulus_id", "source_id", "distortion", "level", "label", "majority", "majority_share",
             "label_share", "n_votes", "tied"]
     contradicted = wrong[cols].sort_values(["majority_share", "stimulus_id"], ascending=[False, True])
-    ok = judged.assign(_ok=judged["correct"].astype(bool).astype(np.int64))
+    # Contradiction strength: how far the majority's share exceeds the label's, averaged over the
+    # source's versions; the audit lists the strongest contradictions first.
+    ok = judged.assign(_ok=judged["correct"].astype(bool).astype(np.int64),
+                       _margin=judged["majority_share"] - judged["label_share"])
     per_source = ok.groupby("source_id", sort=True).agg(
-        versions=("stimulus_id", "size"), right=("_ok", "sum"), label=("label", "first"))
-    bad = per_source[per_source["right"] == 0].reset_index()
+        versions=("stimulus_id", "size"), right=("_ok", "sum"), label=("label", "first"),
+        strength=("_margin", "mean"), label_share=("label_share", "mean"))
+    bad = (per_source[per_source["right"] == 0].reset_index()
+           .sort_values(["strength", "source_id"], ascending=[False, True], kind="stable")
+           .reset_index(drop=True))
     # Only the (few) sources wrong everywhere need their list of majority labels.
     wrong_there = wrong[wrong["source_id"].isin(bad["source_id"])]
     freq = (wrong_there.groupby(["source_id", "majority"]).size().rename("n").reset_index()
@@ -49,4 +55,4 @@ def label_audit(data) -> LabelAudit:
     majorities = pd.Series([list(c) for c in chunks] if len(src) else [], index=src[starts], dtype=object)
     bad["majorities"] = bad["source_id"].map(majorities)
     return LabelAudit(contradicted.reset_index(drop=True),
-                      bad[["source_id", "label", "versions", "majorities"]])
+                      bad[["source_id", "label", "versions", "majorities", "strength", "label_share"]])
