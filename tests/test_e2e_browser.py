@@ -167,7 +167,8 @@ def test_a_chart_downloads_as_png(app_url, tmp_path):
             _settle(page)
             page.goto(f"{app_url}/robustness")
             _settle(page)
-            with page.expect_download(timeout=60_000) as download:
+            # The PNG is rendered on click (vl-convert starts its engine the first time): slow on a busy machine.
+            with page.expect_download(timeout=150_000) as download:
                 page.locator('[data-testid="stDownloadButton"] button', has_text="PNG").first.click()
             saved = tmp_path / download.value.suggested_filename
             download.value.save_as(saved)
