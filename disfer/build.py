@@ -22,7 +22,7 @@ from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
 from disfer.images import N_PIXELS, SIZE
 from disfer.progress import Progress, ProgressFn
-from disfer.store import Store
+from disfer.store import Store, registered
 
 CHUNK_SOURCES = 2048
 # A build is ONE transaction, yet its memory must not grow with the number of stimuli. DuckDB pins
@@ -165,12 +165,9 @@ def build_study(store: Store, per_class: int | None = 12, seed: int = 0, split: 
                     Progress(config["stimuli"], "rendering stimuli", progress, unit="stim") as bar:
                 reader = pa.RecordBatchReader.from_batches(
                     STIMULI_SCHEMA, _render_batches(spill, source_ids, seed, versions, bar))
-                con.register("new_stimuli", reader)
-                try:
+                with registered(con, new_stimuli=reader):
                     con.execute("INSERT INTO stimuli (stimulus_id, source_id, distortion, level, param,"
                                 " seed, pixels) SELECT * FROM new_stimuli")
-                finally:
-                    con.unregister("new_stimuli")
             _record_build(con, config)
             return config["stimuli"]
 

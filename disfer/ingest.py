@@ -22,7 +22,7 @@ from disfer.emotions import parse_emotion
 from disfer.errors import InputError
 from disfer.images import N_PIXELS, SIZE
 from disfer.progress import Progress, ProgressFn, bar
-from disfer.store import Store
+from disfer.store import Store, registered
 
 CHUNK_ROWS = 4096
 FERPLUS_COLUMNS = ("usage", "image name", "neutral", "happiness", "surprise", "sadness", "anger",
@@ -164,14 +164,11 @@ def ingest_fer2013(store: Store, path: str | Path, progress: ProgressFn | None =
                                                                 keep=lambda i: i not in vote_only)
                            if t.num_rows)
                 reader = pa.RecordBatchReader.from_batches(_SOURCE_SCHEMA, batches)
-                con.register("incoming", reader)
-                try:
+                with registered(con, incoming=reader):
                     con.execute(
                         "INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels)"
                         " SELECT ? + original_index, ?, original_index, original_label, split, pixels"
                         " FROM incoming", [next_id, dataset])
-                finally:
-                    con.unregister("incoming")
             return len(labels)
 
         return store.write_retrying(write)
@@ -212,14 +209,11 @@ def _refuse_ingested_rows(con, path: Path, dataset: str, n_rows: int) -> None:
 
 def _fill_vote_only(con, table: pa.Table, dataset: str) -> None:
     """Give vote-only sources (made by a FERPlus ingest) these rows' faces and labels."""
-    con.register("incoming", table)
-    try:
+    with registered(con, incoming=table):
         con.execute(
             "UPDATE sources SET original_label = i.original_label, split = coalesce(i.split, sources.split),"
             " pixels = i.pixels FROM incoming i"
             " WHERE sources.dataset = ? AND sources.original_index = i.original_index", [dataset])
-    finally:
-        con.unregister("incoming")
 
 
 # -- image folder ------------------------------------------------------------------------------
@@ -281,16 +275,13 @@ def ingest_folder(store: Store, path: str | Path, progress: ProgressFn | None = 
                                                  f"({len(names)} file(s) of this folder are)")
         offset = int(con.execute("SELECT coalesce(max(original_index) + 1, 0) FROM sources WHERE dataset = ?",
                                  [dataset]).fetchall()[0][0])
-        con.register("incoming", table)
-        try:
+        with registered(con, incoming=table):
             con.execute(
                 "INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels,"
                 " original_image, original_name)"
                 " SELECT ? + original_index, ?, ? + original_index, original_label, split, pixels,"
                 "        original_image, original_name FROM incoming ORDER BY original_index",
                 [_next_source_id(con), dataset, offset])
-        finally:
-            con.unregister("incoming")
         return len(records)
 
     return store.write_retrying(write)
@@ -339,8 +330,7 @@ def ingest_ferplus(store: Store, path: str | Path, progress: ProgressFn | None =
         done = con.execute("SELECT count(*) FROM crowd_counts WHERE crowd = 'ferplus'").fetchall()[0][0]
         if done:
             raise InputError(path, f"the store already holds FERPlus counts ({done:,} rows); use a new store")
-        con.register("fp_rows", rows_table)
-        try:
+        with registered(con, fp_rows=rows_table):
             clashes = con.execute(
                 "SELECT f.original_index, f.split, s.split FROM fp_rows f JOIN sources s"
                 " ON s.dataset = ? AND s.original_index = f.original_index"
@@ -362,19 +352,14 @@ def ingest_ferplus(store: Store, path: str | Path, progress: ProgressFn | None =
                 "SELECT s.source_id FROM fp_rows f JOIN sources s"
                 " ON s.dataset = ? AND s.original_index = f.original_index ORDER BY f.original_index",
                 [dataset]).fetchnumpy()["source_id"]
-        finally:
-            con.unregister("fp_rows")
         long = pa.table({
             "source_id": pa.array(np.repeat(ids, len(categories)).astype(np.int32)),
             "category": pa.array([FERPLUS_CATEGORIES[c] for c in categories] * n, pa.string()),
             "n": pa.array(matrix.reshape(-1)),
         })
-        con.register("fp_counts", long)
-        try:
+        with registered(con, fp_counts=long):
             con.execute("INSERT INTO crowd_counts (crowd, source_id, category, n)"
                         " SELECT 'ferplus', source_id, category, n FROM fp_counts")
-        finally:
-            con.unregister("fp_counts")
         return n
 
     return store.write_retrying(write)

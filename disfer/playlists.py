@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
-from disfer.store import Store
+from disfer.store import Store, registered
 
 
 def assign_playlists(stimuli: pd.DataFrame, count: int, seed: int = 0) -> pd.DataFrame:
@@ -92,12 +92,9 @@ def make_playlists(store: Store, count: int = 21, size: int | None = 40, seed: i
 
     def write(con) -> None:
         con.execute("DELETE FROM playlists")
-        con.register("new_playlists", table)
-        try:
+        with registered(con, new_playlists=table):
             con.execute("INSERT INTO playlists (playlist_id, stimulus_id, position)"
                         " SELECT playlist_id, stimulus_id, position FROM new_playlists")
-        finally:
-            con.unregister("new_playlists")
         con.execute("INSERT OR REPLACE INTO study_meta VALUES ('playlists', ?)",
                     [json.dumps({"count": count, "size": size, "seed": seed})])
 

@@ -181,6 +181,21 @@ class Store:
             return int(con.execute("SELECT change_counter FROM store_state").fetchone()[0])
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **views) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Expose DataFrames / Arrow tables / readers as SQL views for one block (bulk inserts).
+
+    The views are always unregistered, also on error, so a retried transaction can register again.
+    """
+    for name, data in views.items():
+        con.register(name, data)
+    try:
+        yield con
+    finally:
+        for name in views:
+            con.unregister(name)
+
+
 def upgrade(con: duckdb.DuckDBPyConnection, path: Path | str = "store") -> int:
     """Apply every migration newer than the store's recorded version, each in one transaction."""
     con.execute(

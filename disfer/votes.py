@@ -17,7 +17,7 @@ import pyarrow as pa
 from disfer.emotions import parse_emotion_name
 from disfer.errors import InputError
 from disfer.ingest import open_csv, require_columns
-from disfer.store import Store
+from disfer.store import Store, registered
 
 VOTE_COLUMNS = ("participant_id", "stimulus_id", "emotion")
 OPTIONAL_COLUMNS = ("rt_ms", "answered_at")
@@ -149,9 +149,7 @@ def import_votes(store: Store, path: str | Path, participants_path: str | Path |
                        "attributes": pa.array([a for _, a in new], pa.string())})
 
     def write(con) -> int:
-        con.register("new_people", people)
-        con.register("new_votes", table)
-        try:
+        with registered(con, new_people=people, new_votes=table):
             con.execute("INSERT INTO participants (participant_id, crowd, attributes)"
                         " SELECT participant_id, 'study', attributes::JSON FROM new_people")
             for attrs_json, pid in updated:
@@ -159,9 +157,6 @@ def import_votes(store: Store, path: str | Path, participants_path: str | Path |
                             [attrs_json, pid])
             con.execute("INSERT INTO votes (participant_id, stimulus_id, emotion, rt_ms, answered_at)"
                         " SELECT participant_id, stimulus_id, emotion, rt_ms, answered_at FROM new_votes")
-        finally:
-            con.unregister("new_people")
-            con.unregister("new_votes")
         return table.num_rows
 
     return store.write_retrying(write)
