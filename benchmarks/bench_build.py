@@ -41,8 +41,8 @@ def _cpu() -> float:
 
 def run_one(csv_path: Path, workdir: Path) -> dict:
     sys.path.insert(0, str(ROOT))
-    from disfer.build import build_study
-    from disfer.ingest import ingest_fer2013
+    from disfer.data.build import build_study
+    from disfer.data.ingest import ingest_fer2013
     from disfer.progress import set_quiet
     from disfer.store import Store
 

@@ -22,10 +22,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from disfer import curation  # noqa: E402
+from disfer import curation, ledger  # noqa: E402
+from disfer.curation.export import FORMATS, export_dataset  # noqa: E402
+from disfer.data.ingest import ingest_fer2013  # noqa: E402
 from disfer.emotions import EMOTIONS  # noqa: E402
-from disfer.export import FORMATS, export_dataset  # noqa: E402
-from disfer.ingest import ingest_fer2013  # noqa: E402
 from disfer.store import Store  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "fer2013_test.csv"
@@ -56,10 +56,10 @@ def main() -> int:
         for i, sid in enumerate(ids):
             new = EMOTIONS[int(rng.integers(0, 7))]
             status = "confirmed" if new == originals[int(sid)] else "relabeled"
-            curation.record_decision(store, int(sid), [new], None, status, f"curator{i % 3}")
+            ledger.record_decision(store, int(sid), [new], None, status, f"curator{i % 3}")
         per = (time.perf_counter() - start) / len(ids)
         print(f"{'record_decision (one transaction each)':<44} {per * 1000:8.1f} ms per decision")
-        gt = timed(f"current_ground_truth ({len(ids)} events)", curation.current_ground_truth, store)
+        gt = timed(f"current_ground_truth ({len(ids)} events)", ledger.current_ground_truth, store)
         assert len(gt) == len(ids)
         timed(f"review_queue ({n:,} sources, no votes)", curation.review_queue, store)
         import sklearn.metrics  # noqa: F401 - a one-off import of seconds, not the agreement's cost

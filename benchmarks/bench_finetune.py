@@ -28,13 +28,13 @@ REAL_TEST = ROOT.parent / "shared" / "data" / "fer2013_test.csv"
 
 
 def make_study(folder: Path):
-    from disfer.build import build_study
+    from disfer.data.build import build_study
     from disfer.emotions import EMOTIONS
     from disfer.store import Store
 
     store = Store(folder / "bench.duckdb")
     if REAL_TEST.exists():
-        from disfer.ingest import ingest_fer2013
+        from disfer.data.ingest import ingest_fer2013
 
         ingest_fer2013(store, REAL_TEST)
         build_study(store, per_class=12, seed=0, split="PublicTest")

@@ -105,7 +105,7 @@ def sync(device) -> None:
 
 def bench_deepface(args, faces, tmp: Path) -> None:
     from disfer.models import load_model
-    from disfer.predict import predict_store
+    from disfer.models.predict import predict_store
 
     print(f"deepface ({ensure_deepface_weights(tmp)})")
     from deepface import DeepFace
@@ -143,7 +143,7 @@ def bench_deepface(args, faces, tmp: Path) -> None:
 
 def bench_minixception(args, faces, tmp: Path) -> None:
     from disfer.models import load_model
-    from disfer.predict import predict_store
+    from disfer.models.predict import predict_store
 
     print("minixception")
     model = load_model("minixception", device=args.device)

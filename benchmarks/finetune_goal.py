@@ -28,7 +28,7 @@ REAL_TEST = ROOT.parent / "shared" / "data" / "fer2013_test.csv"
 
 
 def held_out_accuracy(store, models: list, distortion: str, per_emotion: int) -> dict:
-    from disfer.distortions import DISTORTIONS, render, stimulus_seed
+    from disfer.data.distortions import DISTORTIONS, render, stimulus_seed
     from disfer.emotions import EMOTION_INDEX, EMOTIONS
     from disfer.images import stack_blobs
 
@@ -69,10 +69,10 @@ def main() -> None:
         sys.exit(f"{REAL_TEST} is absent: this measurement needs the real FER-2013 test split")
 
     from disfer.analysis import robustness_curve
-    from disfer.build import build_study
+    from disfer.data.build import build_study
+    from disfer.data.ingest import ingest_fer2013
     from disfer.finetune import finetune, variant_config
     from disfer.finetune.compare import robustness_drop
-    from disfer.ingest import ingest_fer2013
     from disfer.models import load_model
     from disfer.progress import set_quiet
     from disfer.store import Store

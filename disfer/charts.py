@@ -13,11 +13,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from disfer.analysis.trials import HUMANS
+from disfer.data.distortions import distortion_rank
 from disfer.emotions import EMOTIONS
 
-HUMANS = "humans"
-# The paper's distortion order, so panels keep their place whatever the data's order.
-DISTORTION_ORDER = ("original", "gaussian_blur", "gaussian_noise", "salt_pepper")
 # Agreement bands of the paper (Section 4): P_i below 0.3 is near chance, above 0.9 near-unanimous.
 AGREEMENT_BANDS = (0.3, 0.5, 0.9)
 _BAND_NAMES = ("< 0.3 (low)", "0.3 to 0.5", "0.5 to 0.9", "> 0.9 (high)")
@@ -34,9 +33,7 @@ def _rater_colour(raters: Sequence[str]) -> alt.Scale:
 
 
 def _distortions_in(values) -> list[str]:
-    present = [d for d in pd.unique(values)]
-    known = [d for d in DISTORTION_ORDER if d in present]
-    return known + sorted(d for d in present if d not in DISTORTION_ORDER)
+    return sorted(pd.unique(values), key=lambda d: (distortion_rank(d), d))
 
 
 def robustness_chart(curve: pd.DataFrame, *, value: str = "accuracy", low: str = "ci_low",

@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from app_common import analysed, condition_names, page_header, require, show_figure, show_table, study_report
-from disfer.analysis import confusion_matrix, offdiag_pearson
-from disfer.charts import HUMANS, confusion_heatmap, offdiag_points, offdiag_scatter, pair_grid
+from disfer.analysis import HUMANS, confusion_matrix, offdiag_pearson
+from disfer.charts import confusion_heatmap, offdiag_points, offdiag_scatter, pair_grid
 
 facts = page_header("Confusion", "Rows are the dataset's label, columns the answer; each row sums to 1. "
                     "Humans: every vote pooled.")

@@ -21,7 +21,7 @@ from app_common import (
     saliency_image,
     show_table,
 )
-from disfer import curation
+from disfer import curation, ledger
 from disfer.emotions import EMOTIONS
 from disfer.errors import DisferError
 
@@ -43,7 +43,7 @@ curator = state["curator"].strip()
 
 cols = st.columns(4)
 emotion = cols[0].selectbox("Emotion", ["all", *EMOTIONS], help="original or curated label")
-status = cols[1].selectbox("Status", ["all", *curation.VIEW_STATUSES])
+status = cols[1].selectbox("Status", ["all", *ledger.VIEW_STATUSES])
 decided_by = cols[2].text_input("Decided by", help="only sources this curator has decided")
 mine_only = cols[3].checkbox("Not yet decided by me", value=False, disabled=not curator)
 queue = cached(curation.review_queue, emotion=None if emotion == "all" else emotion,
@@ -84,7 +84,7 @@ nav[3].caption(f"Queue: {len(queue_ids):,} sources, ranked by the label audit (a
                + (f"This is #{position + 1}." if position >= 0 else "This source is not in the filtered queue."))
 
 try:
-    info = curation.show_source(store, source_id)
+    info = ledger.show_source(store, source_id)
 except DisferError as err:
     st.info(str(err))
     st.stop()
@@ -150,7 +150,7 @@ with right:
 if st.toggle("Saliency maps", key="show_saliency"):
     try:
         from disfer.models.registry import list_models, load_model
-        from disfer.saliency import gradcam
+        from disfer.models.saliency import gradcam
 
         ready = [m.name for m in list_models(store) if m.weights_present]
     except Exception as err:  # noqa: BLE001 - models are optional for curation
@@ -195,10 +195,10 @@ def record(labels, weights, status_value, as_lead: bool = False) -> None:
     who = (state.get("lead_name") or "").strip() if as_lead else curator
     try:
         if as_lead:
-            event = curation.resolve(store, source_id, labels, weights or None, status_value, who,
+            event = ledger.resolve(store, source_id, labels, weights or None, status_value, who,
                                      state.get("cur_note"))
         else:
-            event = curation.record_decision(store, source_id, labels, weights or None, status_value, who,
+            event = ledger.record_decision(store, source_id, labels, weights or None, status_value, who,
                                              state.get("cur_note"))
     except DisferError as err:
         state["cur_message"] = ("error", str(err))
@@ -210,12 +210,12 @@ def record(labels, weights, status_value, as_lead: bool = False) -> None:
 
 
 def undo_last() -> None:
-    target = curation.last_event_id(store, curator) if curator else None
+    target = ledger.last_event_id(store, curator) if curator else None
     if target is None:
         state["cur_message"] = ("error", "Nothing of yours to undo (set your name in the sidebar).")
         return
     try:
-        curation.undo(store, target, curator)
+        ledger.undo(store, target, curator)
         state["cur_message"] = ("ok", f"Undid event {target}.")
     except DisferError as err:
         state["cur_message"] = ("error", str(err))
@@ -232,14 +232,14 @@ weights_text = st.text_input("Weights (soft label): one per label, summing to 1;
 st.button("Use the crowd's vote distribution as a soft label", on_click=use_votes,
           disabled=int(evidence.pooled_votes.sum()) == 0)
 try:
-    weights = curation.parse_weights(weights_text, len(labels))
+    weights = ledger.parse_weights(weights_text, len(labels))
 except DisferError:
     weights = None
-suggested = curation.suggest_status(labels, weights, original)
+suggested = ledger.suggest_status(labels, weights, original)
 if state.get("status_for") != (tuple(labels), weights_text):
     state["status_for"] = (tuple(labels), weights_text)
     state["cur_status"] = suggested
-status_value = st.selectbox("Status", curation.DECISION_STATUSES, key="cur_status")
+status_value = st.selectbox("Status", ledger.DECISION_STATUSES, key="cur_status")
 st.text_input("Note", key="cur_note")
 
 actions = st.columns(4)

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from app_common import cached, get_store, page_header, require
-from disfer import curation
+from disfer import ledger
+from disfer.curation.export import DEFAULT_STATUSES, FORMATS, export_dataset
 from disfer.errors import DisferError
-from disfer.export import DEFAULT_STATUSES, FORMATS, export_dataset
 
 FORMAT_HELP = {
     "fer2013-csv": "Kaggle's emotion,pixels,Usage with the curated primary label: any FER-2013 script reads it.",
@@ -23,7 +23,7 @@ facts = page_header("Export", "The curated, relabeled dataset. Exports are deter
 require(facts)
 store = get_store()
 
-gt = cached(curation.current_ground_truth)
+gt = cached(ledger.current_ground_truth)
 counts = gt["status"].value_counts() if not gt.empty else pd.Series(dtype=int)
 cells = st.columns(5)
 for cell, name in zip(cells, ("confirmed", "relabeled", "ambiguous", "excluded", "disputed"), strict=True):
@@ -32,7 +32,7 @@ for cell, name in zip(cells, ("confirmed", "relabeled", "ambiguous", "excluded",
 fmt = st.selectbox("Format", FORMATS, key="export_format", format_func=lambda f: f)
 st.caption(FORMAT_HELP[fmt])
 statuses = st.multiselect("Statuses to export ('uncurated' keeps the original label)",
-                          curation.VIEW_STATUSES, default=list(DEFAULT_STATUSES), key="export_statuses")
+                          ledger.VIEW_STATUSES, default=list(DEFAULT_STATUSES), key="export_statuses")
 include_distorted = st.checkbox("Include the distorted versions", key="export_distorted")
 # The suggested folder follows the format until the user types their own.
 suggested = str(Path(store.path).parent / "exports" / fmt)

@@ -7,7 +7,7 @@ import streamlit as st
 from app_common import analysed, cached, get_store, page_header, require, show_chart, show_table
 from disfer.analysis import robustness_curve
 from disfer.charts import robustness_chart
-from disfer.distortions import DISTORTIONS
+from disfer.data.distortions import DISTORTIONS
 from disfer.errors import DisferError
 from disfer.finetune import (
     DEFAULT_EPOCHS,
@@ -32,7 +32,7 @@ def _ready_models(store) -> list[str]:
 
 
 def _curated_count(store) -> int:
-    from disfer.curation import current_ground_truth
+    from disfer.ledger import current_ground_truth
 
     return len(current_ground_truth(store))
 

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from app_common import analysed, cached, page_header, require, show_figure, show_table
-from disfer.analysis import robustness_curve
-from disfer.charts import HUMANS, robustness_chart
+from disfer.analysis import HUMANS, robustness_curve
+from disfer.charts import robustness_chart
 
 facts = page_header("Robustness", "Accuracy of the human majority and of each model at every "
                     "distortion level, with 95% bootstrap confidence bands over source faces.")
@@ -12,7 +12,7 @@ require(facts, "votes_or_predictions")
 
 
 def _has_curation(store) -> bool:
-    from disfer.curation import current_ground_truth
+    from disfer.ledger import current_ground_truth
 
     return len(current_ground_truth(store)) > 0
 

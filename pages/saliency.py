@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app_common import cached, face_image, get_store, page_header, require, saliency_image, stimulus_pixels
-from disfer.charts import DISTORTION_ORDER
+from disfer.data.distortions import DISTORTION_ORDER
 from disfer.emotions import EMOTIONS
 
 facts = page_header("Saliency", "Grad-CAM (the last convolution's evidence, upsampled) and Gradient SHAP "
@@ -14,7 +14,7 @@ require(facts)
 
 try:
     from disfer.models.registry import list_models, load_model
-    from disfer.saliency import gradcam, gradient_shap
+    from disfer.models.saliency import gradcam, gradient_shap
 except ImportError as err:
     st.info(f"Saliency maps need the models package, which is not available here ({err}).")
     st.stop()

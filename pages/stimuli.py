@@ -16,7 +16,7 @@ from app_common import (
     study_for,
 )
 from disfer.analysis import majority_vote
-from disfer.charts import DISTORTION_ORDER
+from disfer.data.distortions import DISTORTION_ORDER
 from disfer.emotions import EMOTIONS
 
 PER_PAGE = 36

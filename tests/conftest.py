@@ -66,9 +66,9 @@ def fer2013_csv(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def _built_study_template(tmp_path_factory) -> Path:
-    from disfer.build import build_study
-    from disfer.ingest import ingest_fer2013
-    from disfer.playlists import make_playlists
+    from disfer.data.build import build_study
+    from disfer.data.ingest import ingest_fer2013
+    from disfer.data.playlists import make_playlists
 
     folder = tmp_path_factory.mktemp("built_study")
     template = Store(folder / "template.duckdb", lock_timeout=10)
@@ -115,8 +115,8 @@ def demo_store_copy(demo_store: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def _real_study_template(tmp_path_factory) -> Path:
-    from disfer.build import build_study
-    from disfer.ingest import ingest_fer2013
+    from disfer.data.build import build_study
+    from disfer.data.ingest import ingest_fer2013
 
     path = require_file(FER2013_TEST)
     template = Store(tmp_path_factory.mktemp("real_study") / "template.duckdb", lock_timeout=10)

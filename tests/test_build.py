@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from disfer.build import build_study
-from disfer.distortions import DISTORTIONS, Distortion
+from disfer.data.build import build_study
+from disfer.data.distortions import DISTORTIONS, Distortion
+from disfer.data.ingest import ingest_fer2013
 from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
 from disfer.images import from_blob, stack_blobs
-from disfer.ingest import ingest_fer2013
 from disfer.store import Store
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from test_curation import add_sources
 
-from disfer import curation
+from disfer import ledger
 from disfer.store import Store
 
 THREADS, PER_THREAD, IN_PROCESS_2 = 3, 16, 20
@@ -22,12 +22,12 @@ THREADS, PER_THREAD, IN_PROCESS_2 = 3, 16, 20
 # so the two processes take turns on DuckDB's one-writer-process lock.
 CHILD = textwrap.dedent("""
     import sys
-    from disfer import curation
+    from disfer import ledger
     from disfer.store import Store
     store = Store(sys.argv[1], lock_timeout=120)
     print("ready", flush=True)
     for i in range(int(sys.argv[2])):
-        curation.record_decision(store, 1 + i % 4, ["surprise"], None, "relabeled", "cli", note=f"cli-{i}")
+        ledger.record_decision(store, 1 + i % 4, ["surprise"], None, "relabeled", "cli", note=f"cli-{i}")
     print("done", flush=True)
 """)
 
@@ -53,7 +53,7 @@ def test_threads_and_a_second_process_all_land(tmp_path):
                     # Sessions write one decision per click. Another process gets the file only while
                     # no thread of this one holds a connection, so clicks come 0.1 s apart (people
                     # are slower still); back-to-back writes would make it wait, not lose anything.
-                    curation.record_decision(store, 1 + (t + i) % 4, ["fear"], None, "relabeled",
+                    ledger.record_decision(store, 1 + (t + i) % 4, ["fear"], None, "relabeled",
                                              f"web{t}", note=f"web{t}-{i}")
                     time.sleep(0.1)
             except BaseException as err:  # noqa: BLE001 - reported by the main thread
@@ -73,7 +73,7 @@ def test_threads_and_a_second_process_all_land(tmp_path):
     assert not errors, errors
     assert child.returncode == 0, err
     assert all(code == 0 for code, _ in cli_results), cli_results
-    log = curation.event_log(store)
+    log = ledger.event_log(store)
     expected = {f"web{t}-{i}" for t in range(THREADS) for i in range(PER_THREAD)} | \
                {f"cli-{i}" for i in range(IN_PROCESS_2)} | {f"shell-{k}" for k in (1, 2)[:len(cli_runs)]}
     assert len(log) == THREADS * PER_THREAD + IN_PROCESS_2 + len(cli_runs)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from disfer import curation
+from disfer import curation, ledger
 from disfer.cli import main
 from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
@@ -68,55 +68,55 @@ def studied(store):
 
 
 def gt_row(store, source_id):
-    gt = curation.current_ground_truth(store).set_index("source_id")
+    gt = ledger.current_ground_truth(store).set_index("source_id")
     return gt.loc[source_id] if source_id in gt.index else None
 
 
 def test_decision_becomes_ground_truth_and_keeps_history(studied):
-    first = curation.record_decision(studied, 1, ["happiness"], None, "confirmed", "ann")
-    second = curation.record_decision(studied, 1, "happiness,neutral", "0.6,0.4", "ambiguous", "ann",
+    first = ledger.record_decision(studied, 1, ["happiness"], None, "confirmed", "ann")
+    second = ledger.record_decision(studied, 1, "happiness,neutral", "0.6,0.4", "ambiguous", "ann",
                                       note="smile, but flat eyes")
     row = gt_row(studied, 1)
     assert row["labels"] == ["happiness", "neutral"]
     assert row["weights"] == pytest.approx([0.6, 0.4])
     assert row["status"] == "ambiguous" and row["curator"] == "ann" and row["event_id"] == second
     assert row["primary_label"] == "happiness" and row["original_label"] == "happiness"
-    log = curation.event_log(studied)
+    log = ledger.event_log(studied)
     assert list(log["event_id"]) == [first, second]  # append-only: the first decision is still there
     assert log.iloc[1]["note"] == "smile, but flat eyes"
     assert gt_row(studied, 2) is None  # undecided sources are absent from the view
 
 
 def test_undo_reverts_to_the_previous_decision_and_adds_an_event(studied):
-    curation.record_decision(studied, 2, ["anger"], None, "confirmed", "ann")
-    wrong = curation.record_decision(studied, 2, ["disgust"], None, "relabeled", "ann")
-    undo_id = curation.undo(studied, wrong, "ann")
+    ledger.record_decision(studied, 2, ["anger"], None, "confirmed", "ann")
+    wrong = ledger.record_decision(studied, 2, ["disgust"], None, "relabeled", "ann")
+    undo_id = ledger.undo(studied, wrong, "ann")
     assert gt_row(studied, 2)["labels"] == ["anger"]
-    log = curation.event_log(studied).set_index("event_id")
+    log = ledger.event_log(studied).set_index("event_id")
     assert log.loc[undo_id, "status"] == "undo" and log.loc[undo_id, "undoes"] == wrong
     assert log.loc[wrong, "undone_by"] == undo_id
     assert n_events(studied) == 3
     with pytest.raises(ConfigError, match="already undone"):
-        curation.undo(studied, wrong, "ann")
+        ledger.undo(studied, wrong, "ann")
     with pytest.raises(ConfigError, match="itself an undo"):
-        curation.undo(studied, undo_id, "ann")
-    curation.undo(studied, curation.last_event_id(studied, "ann"), "ann")
+        ledger.undo(studied, undo_id, "ann")
+    ledger.undo(studied, ledger.last_event_id(studied, "ann"), "ann")
     assert gt_row(studied, 2) is None
 
 
 def test_disagreement_is_disputed_until_a_lead_resolves_it(studied):
-    curation.record_decision(studied, 3, ["sadness"], None, "confirmed", "ann")
-    curation.record_decision(studied, 3, ["fear"], None, "relabeled", "bob")
+    ledger.record_decision(studied, 3, ["sadness"], None, "confirmed", "ann")
+    ledger.record_decision(studied, 3, ["fear"], None, "relabeled", "bob")
     row = gt_row(studied, 3)
     assert row["status"] == "disputed" and row["n_curators"] == 2 and not row["resolved"]
     assert row["labels"] == ["fear"]  # provisional: the latest opinion
-    res = curation.resolve(studied, 3, ["sadness", "fear"], [0.5, 0.5], "ambiguous", "lea", note="both")
+    res = ledger.resolve(studied, 3, ["sadness", "fear"], [0.5, 0.5], "ambiguous", "lea", note="both")
     row = gt_row(studied, 3)
     assert row["status"] == "ambiguous" and row["resolved"] and row["curator"] == "lea"
     # A curator's later opinion does not overturn the lead's resolution; undoing it reopens the dispute.
-    curation.record_decision(studied, 3, ["fear"], None, "relabeled", "ann")
+    ledger.record_decision(studied, 3, ["fear"], None, "relabeled", "ann")
     assert gt_row(studied, 3)["event_id"] == res
-    curation.undo(studied, res, "lea")
+    ledger.undo(studied, res, "lea")
     assert gt_row(studied, 3)["status"] == "relabeled"  # ann now agrees with bob
 
 
@@ -127,8 +127,8 @@ def test_curator_agreement_kappa_matches_hand_count(studied):
                  3: (["sadness"], "confirmed", ["fear"], "relabeled"),
                  4: (["neutral"], "confirmed", ["neutral"], "confirmed")}
     for sid, (la, sa, lb, sb) in decisions.items():
-        curation.record_decision(studied, sid, la, None, sa, "ann")
-        curation.record_decision(studied, sid, lb, None, sb, "bob")
+        ledger.record_decision(studied, sid, la, None, sa, "ann")
+        ledger.record_decision(studied, sid, lb, None, sb, "bob")
     result = curation.curator_agreement(studied)
     pair = result.pairs.iloc[0]
     assert (pair["curator_a"], pair["curator_b"], pair["n_common"]) == ("ann", "bob", 4)
@@ -155,12 +155,12 @@ def test_bad_decisions_write_nothing(studied, kwargs, message):
     args.update(kwargs)
     before = studied.change_counter()
     with pytest.raises(ConfigError, match=message):
-        curation.record_decision(studied, **args)
+        ledger.record_decision(studied, **args)
     assert n_events(studied) == 0 and studied.change_counter() == before
 
 
 def test_review_queue_filters_and_falls_back_without_audit(studied):
-    curation.record_decision(studied, 2, ["disgust"], None, "relabeled", "ann")
+    ledger.record_decision(studied, 2, ["disgust"], None, "relabeled", "ann")
     queue = curation.review_queue(studied)
     assert list(queue["source_id"]) == [1, 2, 3, 4]
     assert dict(zip(queue["source_id"], queue["status"], strict=True))[2] == "relabeled"
@@ -190,7 +190,7 @@ def test_soft_label_from_votes_sums_to_one():
     assert labels == ["happiness", "neutral", "surprise"]
     assert weights == pytest.approx([0.7, 0.2, 0.1]) and abs(sum(weights) - 1) < 1e-9
     labels, weights = curation.soft_label_from_votes({"anger": 1, "fear": 1, "sadness": 1})
-    curation.parse_weights(weights, len(labels))  # accepted by the validator despite rounding
+    ledger.parse_weights(weights, len(labels))  # accepted by the validator despite rounding
 
 
 # -- CLI ----------------------------------------------------------------------------------------

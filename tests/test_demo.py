@@ -122,7 +122,7 @@ def test_launch_builds_the_demo_into_a_missing_store(tmp_path: Path, monkeypatch
 
 
 def test_launch_leaves_a_half_made_user_store_alone(store: Store, fer2013_csv):
-    from disfer.ingest import ingest_fer2013
+    from disfer.data.ingest import ingest_fer2013
 
     ingest_fer2013(store, fer2013_csv(per_emotion=1))
     lines: list[str] = []

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from disfer.distortions import DISTORTIONS, conditions, render, stimulus_seed
+from disfer.data.distortions import DISTORTIONS, conditions, render, stimulus_seed
 from disfer.errors import ConfigError
 
 

@@ -10,8 +10,8 @@ from sklearn.metrics import confusion_matrix, recall_score
 
 from disfer.cli import main
 from disfer.emotions import EMOTIONS
-from disfer.evaluate import load_fer2013_csv
 from disfer.models import load_model
+from disfer.models.evaluate import load_fer2013_csv
 from disfer.models.minixception import MiniXception
 
 pytestmark = pytest.mark.skipif(MiniXception.find_weights() is None,

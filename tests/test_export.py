@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from test_curation import add_sources
 
-from disfer import curation
+from disfer import ledger
 from disfer.cli import main
+from disfer.curation.export import FORMATS, export_dataset, verify_export
 from disfer.emotions import EMOTIONS, FER2013_CODES
 from disfer.errors import ConfigError
-from disfer.export import FORMATS, export_dataset, verify_export
 from disfer.store import Store
 
 
@@ -24,10 +24,10 @@ def curated(store):
     """5 sources: 1 confirmed, 2 relabeled, 3 ambiguous (soft), 4 excluded, 5 uncurated."""
     add_sources(store, ["happiness", "anger", "sadness", "neutral", "fear"],
                 votes={0: ["happiness"] * 10, 2: ["sadness"] * 5 + ["fear"] * 5})
-    curation.record_decision(store, 1, ["happiness"], None, "confirmed", "ann")
-    curation.record_decision(store, 2, ["disgust"], None, "relabeled", "ann")
-    curation.record_decision(store, 3, ["fear", "sadness"], [0.6, 0.4], "ambiguous", "bob")
-    curation.record_decision(store, 4, [], None, "excluded", "bob", note="cartoon")
+    ledger.record_decision(store, 1, ["happiness"], None, "confirmed", "ann")
+    ledger.record_decision(store, 2, ["disgust"], None, "relabeled", "ann")
+    ledger.record_decision(store, 3, ["fear", "sadness"], [0.6, 0.4], "ambiguous", "bob")
+    ledger.record_decision(store, 4, [], None, "excluded", "bob", note="cartoon")
     return store
 
 
@@ -61,7 +61,7 @@ def test_manifest_checksums_and_date_come_from_the_store(curated, tmp_path):
         assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == f["sha256"]
     assert set(manifest["files"]) == {"dataset.parquet", "dataset_card.md"}
     assert manifest["schema_version"] == curated.schema_version()
-    latest = curation.event_log(curated)["decided_at"].max()
+    latest = ledger.event_log(curated)["decided_at"].max()
     assert manifest["date"] == latest.isoformat(sep=" ")
     assert verify_export(out) == []
     (out / "dataset_card.md").write_text("tampered")
@@ -75,19 +75,19 @@ def test_same_store_same_bytes(curated, tmp_path, fmt):
     assert a == b
     assert (tmp_path / "a" / "manifest.json").read_bytes() == (tmp_path / "b" / "manifest.json").read_bytes()
     # and a new decision changes the output
-    curation.record_decision(curated, 5, ["surprise"], None, "relabeled", "ann")
+    ledger.record_decision(curated, 5, ["surprise"], None, "relabeled", "ann")
     c = export_dataset(curated, fmt, tmp_path / "c", include_distorted=True)
     assert c["files"] != a["files"]
 
 
 def test_round_trip_through_fer2013_ingest(curated, tmp_path):
-    ingest = pytest.importorskip("disfer.ingest", reason="the foundation's ingest is not installed")
+    ingest = pytest.importorskip("disfer.data.ingest", reason="the foundation's ingest is not installed")
     export_dataset(curated, "fer2013-csv", tmp_path / "out")
     back = Store(tmp_path / "back.duckdb", lock_timeout=10)
     assert ingest.ingest_fer2013(back, tmp_path / "out" / "fer2013.csv") == 4
     with back.read() as con:
         rows = con.execute("SELECT original_label, pixels, split FROM sources ORDER BY original_index").fetchall()
-    gt = curation.current_ground_truth(curated).set_index("source_id")
+    gt = ledger.current_ground_truth(curated).set_index("source_id")
     pixels = store_pixels(curated)
     expected = [(gt.loc[1, "primary_label"], pixels[1]), (gt.loc[2, "primary_label"], pixels[2]),
                 (gt.loc[3, "primary_label"], pixels[3]), ("fear", pixels[5])]
@@ -161,7 +161,7 @@ def test_cli_export(curated, tmp_path, capsys):
 def test_real_fer2013_rows_round_trip_with_curated_labels(tmp_path):
     from conftest import FER2013_TEST, require_file
 
-    ingest = pytest.importorskip("disfer.ingest", reason="the foundation's ingest is not installed")
+    ingest = pytest.importorskip("disfer.data.ingest", reason="the foundation's ingest is not installed")
     real = require_file(FER2013_TEST)
     with open(real, newline="") as fh:
         rows = list(csv.reader(fh))[:1001]  # header + the first 1,000 real faces
@@ -175,7 +175,7 @@ def test_real_fer2013_rows_round_trip_with_curated_labels(tmp_path):
     for sid in (1, 2, 3):
         original = FER2013_CODES[int(rows[sid][0])]
         new = next(e for e in ("surprise", "disgust") if e != original)
-        curation.record_decision(store, sid, [new], None, "relabeled", "ann")
+        ledger.record_decision(store, sid, [new], None, "relabeled", "ann")
         relabeled[sid] = new
     export_dataset(store, "fer2013-csv", tmp_path / "out")
     with open(tmp_path / "out" / "fer2013.csv", newline="") as fh:

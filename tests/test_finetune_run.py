@@ -104,7 +104,7 @@ def test_cpu_runs_with_one_seed_give_identical_weights(built_study):
 
 
 def _curate_all(store, ambiguous: int = 3) -> None:
-    from disfer.curation import record_decision
+    from disfer.ledger import record_decision
 
     with store.read() as con:
         rows = con.execute("SELECT DISTINCT s.source_id, s.original_label FROM sources s "
@@ -119,7 +119,7 @@ def _curate_all(store, ambiguous: int = 3) -> None:
 
 def test_curated_protocol_trains_on_curated_labels_and_votes(built_study):
     _curate_all(built_study)
-    from disfer.curation import current_ground_truth
+    from disfer.ledger import current_ground_truth
 
     # Votes on one stimulus of an ambiguous face: its soft target is their distribution.
     gt = current_ground_truth(built_study).set_index("source_id")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import FER2013_TEST, FERPLUS, require_file
 
+from disfer.data.ingest import ingest_fer2013, ingest_ferplus, ingest_folder
 from disfer.errors import InputError
 from disfer.images import from_blob
-from disfer.ingest import ingest_fer2013, ingest_ferplus, ingest_folder
 
 
 def _sources(store):

@@ -11,8 +11,8 @@ from scipy.signal import correlate2d
 
 from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
-from disfer.evaluate import load_fer2013_csv, score
 from disfer.models import load_model
+from disfer.models.evaluate import load_fer2013_csv, score
 from disfer.models.minixception import KerasSameMaxPool, MiniXception
 
 KERAS_FILE = MiniXception.find_weights()

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_curation import add_sources
 
-from disfer import curation
+from disfer import ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # pages import app_common from the repository root, as `streamlit run` does
@@ -62,7 +62,7 @@ def test_curator_confirms_then_relabels_and_undoes(study, monkeypatch):
     assert len(at.image) >= 10  # its ten versions
     button(at, "Confirm original label").click().run()
     clean(at)
-    log = curation.event_log(study)
+    log = ledger.event_log(study)
     assert list(zip(log["source_id"], log["status"], log["curator"], strict=True)) == [(2, "confirmed", "ann")]
     assert at.subheader[0].value.startswith("Source 3")  # moved on to the next in the queue
     assert at.number_input(key="jump_to").value == 3
@@ -73,11 +73,11 @@ def test_curator_confirms_then_relabels_and_undoes(study, monkeypatch):
     assert at.selectbox(key="cur_status").value == "ambiguous"
     button(at, "Save decision").click().run()
     clean(at)
-    row = curation.current_ground_truth(study).set_index("source_id").loc[3]
+    row = ledger.current_ground_truth(study).set_index("source_id").loc[3]
     assert row["labels"] == ["sadness", "fear"] and row["weights"] == pytest.approx([0.6, 0.4])
     button(at, "Undo my last decision").click().run()
     clean(at)
-    assert 3 not in set(curation.current_ground_truth(study)["source_id"])
+    assert 3 not in set(ledger.current_ground_truth(study)["source_id"])
 
 
 def test_bad_weights_are_refused_on_the_page(study, monkeypatch):
@@ -89,12 +89,12 @@ def test_bad_weights_are_refused_on_the_page(study, monkeypatch):
     at.text_input(key="cur_weights").set_value("0.5,0.2").run()
     button(at, "Save decision").click().run()
     assert at.error and "sum to" in at.error[0].value
-    assert curation.event_log(study).empty
+    assert ledger.event_log(study).empty
 
 
 def test_disagreement_shows_kappa_and_a_lead_resolves(study, monkeypatch):
-    curation.record_decision(study, 1, ["happiness"], None, "confirmed", "ann")
-    curation.record_decision(study, 1, ["surprise"], None, "relabeled", "bob")
+    ledger.record_decision(study, 1, ["happiness"], None, "confirmed", "ann")
+    ledger.record_decision(study, 1, ["surprise"], None, "relabeled", "bob")
     at = run_page("curation", study.path, monkeypatch, curator="lea", curation_source_id=1)
     clean(at)
     assert "disputed" in texts(at)
@@ -108,7 +108,7 @@ def test_disagreement_shows_kappa_and_a_lead_resolves(study, monkeypatch):
     at.button(key="toggle-happiness").click().run()
     button(at, "Resolve with the labels, weights and status above").click().run()
     clean(at)
-    row = curation.current_ground_truth(study).set_index("source_id").loc[1]
+    row = ledger.current_ground_truth(study).set_index("source_id").loc[1]
     assert row["resolved"] and row["labels"] == ["surprise"] and row["status"] == "relabeled"
 
 
@@ -123,7 +123,7 @@ def test_saliency_is_optional(study, monkeypatch):
 
 
 def test_export_page_writes_the_dataset(study, monkeypatch, tmp_path):
-    curation.record_decision(study, 2, ["surprise"], None, "relabeled", "ann")
+    ledger.record_decision(study, 2, ["surprise"], None, "relabeled", "ann")
     at = run_page("export", study.path, monkeypatch)
     clean(at)
     at.selectbox(key="export_format").set_value("fer2013-csv")

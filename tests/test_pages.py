@@ -297,7 +297,7 @@ def test_change_counter_sees_every_commit_at_once(store):
 
 def test_robustness_switches_to_curated_labels_once_curation_exists(tmp_path):
     from disfer.analysis import load_study, robustness_curve
-    from disfer.curation import record_decision
+    from disfer.ledger import record_decision
 
     study = make_small_study(tmp_path / "study.duckdb", per_emotion=1)
     record_decision(study, 1, ["surprise"], None, "relabeled", "ana")  # the crowd was right

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from disfer.data.playlists import assign_playlists, make_playlists
 from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
-from disfer.playlists import assign_playlists, make_playlists
 
 
 def _design(store) -> pd.DataFrame:

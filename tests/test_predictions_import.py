@@ -5,7 +5,7 @@ from analysis_fixtures import insert_study
 from disfer.analysis import load_study
 from disfer.cli import main
 from disfer.errors import ConfigError, InputError
-from disfer.predictions_import import import_predictions
+from disfer.models.predictions_import import import_predictions
 
 HEADER = "stimulus_id,anger,disgust,fear,happiness,neutral,sadness,surprise\n"
 

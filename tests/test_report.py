@@ -106,7 +106,7 @@ def test_report_on_a_study_built_by_the_pipeline(built_study, tmp_path, capsys):
     # Ingest -> build -> playlists (foundation), then votes and external predictions as CSV files:
     # the report must count exactly what went in.
     from disfer.analysis import load_study
-    from disfer.votes import import_votes
+    from disfer.data.votes import import_votes
 
     with built_study.read() as con:
         stimuli = con.execute("SELECT s.stimulus_id, src.original_label FROM stimuli s"

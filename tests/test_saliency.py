@@ -11,7 +11,7 @@ from disfer.cli import main
 from disfer.models import weights as W
 from disfer.models.base import FERModel
 from disfer.models.minixception import MiniXception
-from disfer.saliency import gradcam, gradient_shap
+from disfer.models.saliency import gradcam, gradient_shap
 
 
 class SpotDetector(nn.Module):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from disfer.data.votes import import_votes
 from disfer.errors import InputError
-from disfer.votes import import_votes
 
 
 def _stimulus_ids(store, n):

@@ -12,7 +12,7 @@ from disfer.analysis.agreement import (
     pairwise_agreement,
     pi_bins,
 )
-from disfer.analysis.audit import LabelAudit, label_audit
+from disfer.analysis.audit import LabelAudit, label_audit, review_ranking
 from disfer.analysis.confusion import confusion_matrix, offdiag_pearson, precision_recall
 from disfer.analysis.consensus import dawid_skene_labels
 from disfer.analysis.consistency import (
@@ -36,5 +36,5 @@ __all__ = [
     "fleiss_kappa", "label_audit", "load_study", "load_trials", "majority_vote", "mcnemar_test",
     "model_vs_majority", "model_vs_participants", "models_vs_participants", "offdiag_pearson",
     "overview", "pairwise_agreement", "participant_accuracy", "pi_bins", "precision_recall",
-    "report_text", "robustness_curve", "study_report",
+    "report_text", "review_ranking", "robustness_curve", "study_report",
 ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from disfer.analysis.agreement import agreement_per_stimulus
 from disfer.analysis.humans import majority_vote
 from disfer.analysis.trials import as_study
 
@@ -35,16 +36,11 @@ def label_audit(data) -> LabelAudit:
     cols = ["stimulus_id", "source_id", "distortion", "level", "label", "majority", "majority_share",
             "label_share", "n_votes", "tied"]
     contradicted = wrong[cols].sort_values(["majority_share", "stimulus_id"], ascending=[False, True])
-    # Contradiction strength: how far the majority's share exceeds the label's, averaged over the
-    # source's versions; the audit lists the strongest contradictions first.
-    ok = judged.assign(_ok=judged["correct"].astype(bool).astype(np.int64),
-                       _margin=judged["majority_share"] - judged["label_share"])
-    per_source = ok.groupby("source_id", sort=True).agg(
-        versions=("stimulus_id", "size"), right=("_ok", "sum"), label=("label", "first"),
-        strength=("_margin", "mean"), label_share=("label_share", "mean"))
-    bad = (per_source[per_source["right"] == 0].reset_index()
-           .sort_values(["strength", "source_id"], ascending=[False, True], kind="stable")
-           .reset_index(drop=True))
+    # The sources wrong everywhere, in the review order (strongest contradiction first).
+    ranking = review_ranking(study)
+    bad = ranking[ranking["all_versions_wrong"].astype(bool)].reset_index(drop=True)
+    label_share = judged.groupby("source_id")["label_share"].mean()
+    bad["label_share"] = bad["source_id"].map(label_share)
     # Only the (few) sources wrong everywhere need their list of majority labels.
     wrong_there = wrong[wrong["source_id"].isin(bad["source_id"])]
     freq = (wrong_there.groupby(["source_id", "majority"]).size().rename("n").reset_index()
@@ -56,3 +52,42 @@ def label_audit(data) -> LabelAudit:
     bad["majorities"] = bad["source_id"].map(majorities)
     return LabelAudit(contradicted.reset_index(drop=True),
                       bad[["source_id", "label", "versions", "majorities", "strength", "label_share"]])
+
+
+REVIEW_COLUMNS = ["source_id", "label", "versions", "all_versions_wrong", "n_contradicted", "strength",
+                  "contradiction", "agreement", "review_rank"]
+
+
+def review_ranking(data) -> pd.DataFrame:
+    """The one order in which faces are reviewed: the label audit's page, the curation queue and
+    `disfer curate queue` all show sources in this order.
+
+    Per source with votes: versions (voted versions), all_versions_wrong (the majority misses the
+    label on every one), n_contradicted (versions whose majority is not a true label), strength
+    (mean of majority share minus label share over the voted versions: how strongly the crowd
+    contradicts the label), contradiction (mean majority share over the contradicted versions),
+    agreement (mean P_i over the voted versions) and review_rank (1 = review first). Sources are
+    ranked by all_versions_wrong, then n_contradicted, then strength (all descending), then
+    agreement (ascending: a split crowd before a unanimous one), then source_id. Empty without votes.
+    """
+    study = as_study(data)
+    mv = majority_vote(study)
+    judged = mv[mv["correct"].notna()]
+    if judged.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in REVIEW_COLUMNS})
+    wrong = ~judged["correct"].astype(bool)
+    per = judged.assign(_wrong=wrong.astype(np.int64), _margin=judged["majority_share"] - judged["label_share"],
+                        _share_if_wrong=judged["majority_share"].where(wrong)).groupby("source_id", sort=True).agg(
+        label=("label", "first"), versions=("stimulus_id", "size"), n_contradicted=("_wrong", "sum"),
+        strength=("_margin", "mean"), contradiction=("_share_if_wrong", "mean"))
+    per["contradiction"] = per["contradiction"].fillna(0.0)
+    per["all_versions_wrong"] = per["n_contradicted"] == per["versions"]
+    agree = agreement_per_stimulus(study)
+    agree = agree[agree["n_votes"] > 0].groupby("source_id")["p_i"].mean()
+    per["agreement"] = agree.reindex(per.index)
+    per = per.reset_index()
+    per["source_id"] = per["source_id"].astype(int)
+    per = per.sort_values(["all_versions_wrong", "n_contradicted", "strength", "agreement", "source_id"],
+                          ascending=[False, False, False, True, True], kind="stable").reset_index(drop=True)
+    per["review_rank"] = np.arange(1, len(per) + 1)
+    return per[REVIEW_COLUMNS]

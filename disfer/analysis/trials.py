@@ -19,10 +19,11 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from disfer.data.distortions import DISTORTION_ORDER, distortion_rank
 from disfer.emotions import EMOTION_INDEX, EMOTIONS
 from disfer.errors import ConfigError
+from disfer.ledger import current_ground_truth
 
-DISTORTION_ORDER = ("original", "gaussian_blur", "gaussian_noise", "salt_pepper")
 LABEL_KINDS = ("original", "curated")
 HUMANS = "humans"  # the rater name of the human majority in curves and reports
 
@@ -118,7 +119,7 @@ class Study:
     def conditions(self) -> pd.DataFrame:
         """The (distortion, level) pairs present, in canonical order, with their index."""
         cond = self.stimuli[["distortion", "level"]].drop_duplicates()
-        cond = cond.assign(_o=cond["distortion"].map(_distortion_rank)).sort_values(["_o", "level"])
+        cond = cond.assign(_o=cond["distortion"].map(distortion_rank)).sort_values(["_o", "level"])
         return cond.drop(columns="_o").reset_index(drop=True)
 
     @cached_property
@@ -161,10 +162,6 @@ class Study:
         return pd.concat(parts, ignore_index=True)
 
 
-def _distortion_rank(name: str) -> int:
-    return DISTORTION_ORDER.index(name) if name in DISTORTION_ORDER else len(DISTORTION_ORDER)
-
-
 def _trial_frame(st, truth, stim, choice, rater, kind) -> pd.DataFrame:
     stim = np.asarray(stim, np.int64)
     choice = np.asarray(choice, np.int64)
@@ -198,34 +195,18 @@ def _curated_truth(store, stimuli: pd.DataFrame, truth: np.ndarray):
     Sources without a curation decision keep their original label. Returns (stimuli, truth, keep)
     with keep the mask of stimuli kept.
     """
-    try:
-        from disfer.curation import current_ground_truth
-    except ImportError as err:
-        raise ConfigError("curated labels need disfer.curation, which is not installed") from err
     gt = current_ground_truth(store)
-    decided: dict[int, tuple[list[str], list[float] | None]] = {}
-    excluded: set[int] = set()
-    for row in gt.itertuples(index=False):
-        if row.status == "excluded":
-            excluded.add(int(row.source_id))
-            continue
-        labels = [str(x) for x in (row.labels if row.labels is not None else [])]
-        if labels:
-            weights = getattr(row, "weights", None)
-            weights = (list(weights) if hasattr(weights, "__len__") and len(weights) == len(labels)
-                       else None)
-            decided[int(row.source_id)] = (labels, weights)
+    excluded = set(gt.loc[gt["status"] == "excluded", "source_id"].astype(int))
+    decided = gt[(gt["status"] != "excluded") & (gt["labels"].map(len) > 0)].set_index("source_id")
     keep = ~stimuli["source_id"].isin(excluded).to_numpy()
     stimuli = stimuli[keep].reset_index(drop=True)
     truth = truth[keep].copy()
     primary = stimuli["label"].to_numpy(dtype=object).copy()
-    rows = np.flatnonzero(stimuli["source_id"].isin(list(decided)).to_numpy())
-    for i in rows:
-        labels, weights = decided[int(stimuli["source_id"].iat[i])]
+    for i in np.flatnonzero(stimuli["source_id"].isin(decided.index).to_numpy()):
+        row = decided.loc[int(stimuli["source_id"].iat[i])]
         truth[i] = False
-        for lab in labels:
-            truth[i, EMOTION_INDEX[lab]] = True
-        primary[i] = labels[int(np.argmax(weights))] if weights else labels[0]
+        truth[i, [EMOTION_INDEX[lab] for lab in row["labels"]]] = True
+        primary[i] = row["primary_label"]
     return stimuli.assign(label=primary), truth, keep
 
 
@@ -295,7 +276,7 @@ def study_from_trials(trials: pd.DataFrame) -> Study:
     """Rebuild a Study from a trial table (truth = the label plus any prediction marked correct)."""
     cols = ["stimulus_id", "source_id", "distortion", "level", "label"]
     stimuli = trials[cols].drop_duplicates("stimulus_id")
-    stimuli = stimuli.assign(_o=stimuli["distortion"].map(_distortion_rank))
+    stimuli = stimuli.assign(_o=stimuli["distortion"].map(distortion_rank))
     stimuli = stimuli.sort_values(["source_id", "_o", "level"]).drop(columns="_o").reset_index(drop=True)
     stimuli["label"] = stimuli["label"].astype(object).where(stimuli["label"].notna(), None)
     index = pd.Index(stimuli["stimulus_id"])

@@ -39,7 +39,7 @@ def _report(args) -> int:
 
 
 def _import(args) -> int:
-    from disfer.predictions_import import import_predictions
+    from disfer.models.predictions_import import import_predictions
 
     n = import_predictions(args.store, args.file, args.model)
     print(f"imported {n} predictions of {args.model}")

@@ -8,10 +8,10 @@ import os
 import sys
 from datetime import datetime
 
-from disfer import curation
+from disfer import curation, ledger
 from disfer.errors import ConfigError
 
-STATUS_HELP = ", ".join(curation.DECISION_STATUSES)
+STATUS_HELP = ", ".join(ledger.DECISION_STATUSES)
 
 
 def _curator(value: str | None, what: str = "--curator") -> str:
@@ -42,33 +42,33 @@ def _fmt_labels(labels, weights) -> str:
 
 
 def _set(args) -> int:
-    event = curation.record_decision(args.store, args.source_id, args.labels, args.weights, args.status,
+    event = ledger.record_decision(args.store, args.source_id, args.labels, args.weights, args.status,
                                      _curator(args.curator), args.note)
-    labels = ",".join(curation.parse_labels(args.labels)) if args.labels else ""
+    labels = ",".join(ledger.parse_labels(args.labels)) if args.labels else ""
     print(f"event {event}: source {args.source_id} {args.status} {labels}".rstrip())
     return 0
 
 
 def _resolve(args) -> int:
-    event = curation.resolve(args.store, args.source_id, args.labels, args.weights, args.status,
+    event = ledger.resolve(args.store, args.source_id, args.labels, args.weights, args.status,
                              _curator(args.lead, "--lead"), args.note)
-    labels = ",".join(curation.parse_labels(args.labels)) if args.labels else ""
+    labels = ",".join(ledger.parse_labels(args.labels)) if args.labels else ""
     print(f"event {event}: source {args.source_id} resolved as {args.status} {labels}".rstrip())
     return 0
 
 
 def _undo(args) -> int:
     curator = _curator(args.curator)
-    target = args.event_id if args.event_id is not None else curation.last_event_id(args.store, curator)
+    target = args.event_id if args.event_id is not None else ledger.last_event_id(args.store, curator)
     if target is None:
         raise ConfigError(f"{curator} has no decision to undo")
-    event = curation.undo(args.store, target, curator, args.note)
+    event = ledger.undo(args.store, target, curator, args.note)
     print(f"event {event}: undid event {target}")
     return 0
 
 
 def _show(args) -> int:
-    info = curation.show_source(args.store, args.source_id)
+    info = ledger.show_source(args.store, args.source_id)
     print(f"source {info['source_id']} ({info['dataset']} #{info['original_index']}, {info['split']}): "
           f"original label {info['original_label']}")
     gt = info["ground_truth"]
@@ -98,7 +98,7 @@ def _quiet_broken_pipe(handler):
 
 @_quiet_broken_pipe
 def _log(args) -> int:
-    log = curation.event_log(args.store, args.source_id)
+    log = ledger.event_log(args.store, args.source_id)
     for e in log.to_dict("records"):
         record = {"event_id": e["event_id"], "source_id": e["source_id"], "labels": e["labels"],
                   "weights": e["weights"], "status": e["status"], "curator": e["curator"], "role": e["role"],
@@ -145,7 +145,7 @@ def _agreement(args) -> int:
 
 
 def _export(args) -> int:
-    from disfer.export import export_dataset
+    from disfer.curation.export import export_dataset
 
     # --status a b or --status a,b (put it after OUT: it takes every word that follows)
     statuses = [s for item in (args.status or []) for s in item.split(",") if s.strip()] or None
@@ -194,7 +194,7 @@ def register(sub) -> None:
 
     p = csub.add_parser("queue", help="sources to review, ranked by the label audit")
     p.add_argument("--emotion")
-    p.add_argument("--status", help=", ".join(curation.VIEW_STATUSES))
+    p.add_argument("--status", help=", ".join(ledger.VIEW_STATUSES))
     p.add_argument("--curator", help="only sources this curator has decided")
     p.add_argument("--unreviewed-by", help="only sources this curator has not decided")
     p.add_argument("--limit", type=int, default=0)
@@ -204,13 +204,13 @@ def register(sub) -> None:
     p = csub.add_parser("agreement", help="Cohen's kappa between curators and their disagreements")
     p.set_defaults(func=_agreement)
 
-    from disfer.export import FORMATS
+    from disfer.curation.export import FORMATS
 
     p = sub.add_parser("export", help="write the curated dataset with a manifest / dataset card")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("out", help="output folder (must be empty or absent; --force replaces a previous export)")
     p.add_argument("--include-distorted", action="store_true", help="also the distorted versions")
     p.add_argument("--status", nargs="+", help="only these statuses (default: all but excluded); "
-                   + ", ".join(curation.VIEW_STATUSES))
+                   + ", ".join(ledger.VIEW_STATUSES))
     p.add_argument("--force", action="store_true", help="replace a previous export in OUT")
     p.set_defaults(func=_export)

@@ -60,21 +60,21 @@ def register(sub) -> None:
 
 
 def _ingest_fer2013(args) -> None:
-    from disfer.ingest import ingest_fer2013
+    from disfer.data.ingest import ingest_fer2013
 
     n = ingest_fer2013(args.store, args.file, dataset=args.dataset)
     print(f"ingested {n:,} faces from {args.file} into {args.store.path}")
 
 
 def _ingest_folder(args) -> None:
-    from disfer.ingest import ingest_folder
+    from disfer.data.ingest import ingest_folder
 
     n = ingest_folder(args.store, args.dir, dataset=args.dataset)
     print(f"ingested {n:,} images from {args.dir} into {args.store.path}")
 
 
 def _ingest_ferplus(args) -> None:
-    from disfer.ingest import ingest_ferplus
+    from disfer.data.ingest import ingest_ferplus
 
     n = ingest_ferplus(args.store, args.file, dataset=args.dataset)
     print(f"ingested FERPlus counts of {n:,} images from {args.file} into {args.store.path}")
@@ -95,7 +95,7 @@ def parse_levels(items: list[str]) -> dict[str, tuple[float, ...]]:
 
 
 def _build(args) -> None:
-    from disfer.build import build_study
+    from disfer.data.build import build_study
 
     if args.per_class.strip().lower() == "all":
         per_class = None
@@ -110,7 +110,7 @@ def _build(args) -> None:
 
 
 def _playlists(args) -> None:
-    from disfer.playlists import make_playlists
+    from disfer.data.playlists import make_playlists
 
     df = make_playlists(args.store, count=args.count, size=args.size, seed=args.seed)
     sizes = df.groupby("playlist_id").size()
@@ -119,14 +119,14 @@ def _playlists(args) -> None:
 
 
 def _votes_import(args) -> None:
-    from disfer.votes import import_votes
+    from disfer.data.votes import import_votes
 
     n = import_votes(args.store, args.file, participants_path=args.participants)
     print(f"imported {n:,} votes from {args.file}")
 
 
 def _export_stimuli(args) -> None:
-    from disfer.stimuli_export import export_stimuli
+    from disfer.data.stimuli_export import export_stimuli
 
     manifest = export_stimuli(args.store, args.dir)
     print(f"wrote the stimuli and {manifest}")

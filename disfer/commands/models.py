@@ -73,7 +73,7 @@ def _predict(args) -> int:
     import torch
 
     from disfer.models import load_model
-    from disfer.predict import predict_store
+    from disfer.models.predict import predict_store
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -90,8 +90,8 @@ def _predict(args) -> int:
 
 def _evaluate(args) -> int:
     from disfer.emotions import EMOTIONS
-    from disfer.evaluate import evaluate_file
     from disfer.models import load_model
+    from disfer.models.evaluate import evaluate_file
 
     model_id = _model_id(args)
     model = load_model(model_id, device=args.device, store=args.store, weights_path=args.weights)
@@ -109,7 +109,7 @@ def _evaluate(args) -> int:
 
 
 def _saliency(args) -> int:
-    from disfer.saliency import write_saliency_pngs
+    from disfer.models.saliency import write_saliency_pngs
 
     for path in write_saliency_pngs(args.store, _model_id(args), args.stimulus, args.out,
                                     target=args.target, device=args.device,

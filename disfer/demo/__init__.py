@@ -77,12 +77,12 @@ def build_demo(store: Store, seed: int = 0, progress: ProgressFn | None = None,
     `finetune`: also run a quick fine-tune of the mini-Xception (QUICK_FINETUNE); its weights go to
     `<store folder>/models/`, where the fine-tuning code keeps every variant.
     """
-    from disfer.build import build_study
+    from disfer.data.build import build_study
+    from disfer.data.ingest import ingest_fer2013
+    from disfer.data.playlists import make_playlists
+    from disfer.data.votes import import_votes
     from disfer.demo.crowd import mislabel, simulate_votes
     from disfer.demo.faces import generate_faces
-    from disfer.ingest import ingest_fer2013
-    from disfer.playlists import make_playlists
-    from disfer.votes import import_votes
 
     say = log or (lambda line: None)
     started = time.monotonic()
@@ -144,8 +144,8 @@ def build_demo(store: Store, seed: int = 0, progress: ProgressFn | None = None,
 
 def _predict_all(store: Store, result: DemoResult, progress: ProgressFn | None, say) -> None:
     """Real predictions of every model whose weights are present (the offline mini-Xception at least)."""
+    from disfer.models.predict import predict_store
     from disfer.models.registry import list_models
-    from disfer.predict import predict_store
 
     infos = [m for m in list_models() if m.parent_id is None]
     span = 1.0 / max(len(infos), 1)

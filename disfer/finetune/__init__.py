@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from disfer.distortions import DISTORTIONS
+from disfer.data.distortions import DISTORTIONS
 from disfer.errors import ConfigError, DisferError
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS, VAL_FRACTION
 from disfer.finetune.targets import check_scheme
@@ -91,7 +91,7 @@ def finetune(store: Store, model_id: str, protocol: str = "paper", distortion: s
     if protocol == "paper":
         pool = paper_pool(store, distortion, seed=seed, val_fraction=val_fraction, augment=augment)
     else:
-        from disfer.curation import current_ground_truth
+        from disfer.ledger import current_ground_truth
 
         pool = curated_pool(store, current_ground_truth(store), distortion, seed=seed,
                             val_fraction=val_fraction, augment=augment)
@@ -126,7 +126,7 @@ def finetune(store: Store, model_id: str, protocol: str = "paper", distortion: s
         _fail_run(store, run_id, err)
         raise
     if predict:
-        from disfer.predict import predict_store
+        from disfer.models.predict import predict_store
 
         # The parent too (cached by its fingerprint), so the analyses can compare the two.
         predict_store(store, model_id, device=device)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from disfer.distortions import DISTORTIONS, render
+from disfer.data.distortions import DISTORTIONS, render
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS, BatchComposer
 from disfer.finetune.targets import (
     ItemLabels,

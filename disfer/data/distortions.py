@@ -71,6 +71,15 @@ register("gaussian_blur", gaussian_blur, (0.8, 1.1, 1.4), "sigma")
 register("gaussian_noise", gaussian_noise, (10, 20, 30), "sigma")
 register("salt_pepper", salt_pepper, (0.02, 0.04, 0.06), "probability")
 
+# The paper's order (original first), so tables and chart panels keep their place whatever the
+# data's order; distortions registered later follow.
+DISTORTION_ORDER: tuple[str, ...] = tuple(DISTORTIONS)
+
+
+def distortion_rank(name: str) -> int:
+    """Sort key of a distortion name: its place in DISTORTION_ORDER, unknown names last."""
+    return DISTORTION_ORDER.index(name) if name in DISTORTION_ORDER else len(DISTORTION_ORDER)
+
 
 def conditions(levels: dict[str, tuple[float, ...]] | None = None) -> list[tuple[str, int, float | None]]:
     """(distortion, level, param) of every version a build renders; `original` level 0 first.

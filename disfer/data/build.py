@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from disfer.distortions import DISTORTIONS, conditions, stimulus_id, stimulus_seed
+from disfer.data.distortions import DISTORTIONS, conditions, stimulus_id, stimulus_seed
 from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
 from disfer.images import N_PIXELS, SIZE

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from disfer.build import bulk_insert_settings
+from disfer.data.build import bulk_insert_settings
 from disfer.emotions import parse_emotion
 from disfer.errors import InputError
 from disfer.images import N_PIXELS, SIZE
@@ -149,7 +149,7 @@ def ingest_fer2013(store: Store, path: str | Path, progress: ProgressFn | None =
             raise InputError(path, "no data rows after the header", row=2)
 
         # Pass 2: one transaction. New rows stream through ONE insert (flat memory, see
-        # disfer.build.bulk_insert_settings); rows that fill FERPlus vote-only sources are updated.
+        # disfer.data.build.bulk_insert_settings); rows that fill FERPlus vote-only sources are updated.
         def write(con) -> int:
             _refuse_ingested_rows(con, path, dataset, len(labels))
             next_id = _next_source_id(con)

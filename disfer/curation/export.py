@@ -36,14 +36,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from disfer import curation
+from disfer import ledger
 from disfer.emotions import EMOTIONS, FER2013_CODES
 from disfer.errors import ConfigError
 from disfer.progress import ProgressFn, bar
 from disfer.store import Store
 
 FORMATS: tuple[str, ...] = ("fer2013-csv", "ferplus", "folders", "parquet")
-DEFAULT_STATUSES: tuple[str, ...] = tuple(s for s in curation.VIEW_STATUSES if s != "excluded")
+DEFAULT_STATUSES: tuple[str, ...] = tuple(s for s in ledger.VIEW_STATUSES if s != "excluded")
 FERPLUS_COLUMNS: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
                                     "contempt", "unknown", "NF")
 EXPORT_VERSION = 1
@@ -80,7 +80,7 @@ def curated_rows(store: Store, include_distorted: bool = False,
             "SELECT stimulus_id, source_id, distortion, level, pixels FROM stimuli "
             "WHERE distortion <> 'original' ORDER BY source_id, distortion, level").df() \
             if include_distorted else None
-    gt = curation.current_ground_truth(store).set_index("source_id")
+    gt = ledger.current_ground_truth(store).set_index("source_id")
     records, skipped_unlabeled = [], 0
     for s in sources.itertuples(index=False):
         sid = int(s.source_id)
@@ -103,7 +103,7 @@ def curated_rows(store: Store, include_distorted: bool = False,
             "split": s.split if isinstance(s.split, str) else "Training",
             "original_label": original, "status": status, "labels": labels,
             "weights": None if weights is None else [float(w) for w in weights],
-            "label": curation.primary_label(labels, weights), "curator": curator,
+            "label": ledger.primary_label(labels, weights), "curator": curator,
             "decided_at": decided_at, "pixels": bytes(s.pixels),
         })
     rows = pd.DataFrame(records)
@@ -121,10 +121,10 @@ def curated_rows(store: Store, include_distorted: bool = False,
 def _check_statuses(statuses) -> tuple[str, ...]:
     if not statuses:
         return DEFAULT_STATUSES
-    bad = [s for s in statuses if s not in curation.VIEW_STATUSES]
+    bad = [s for s in statuses if s not in ledger.VIEW_STATUSES]
     if bad:
-        raise ConfigError(f"unknown status {bad[0]!r} (expected some of {', '.join(curation.VIEW_STATUSES)})")
-    return tuple(s for s in curation.VIEW_STATUSES if s in set(statuses))
+        raise ConfigError(f"unknown status {bad[0]!r} (expected some of {', '.join(ledger.VIEW_STATUSES)})")
+    return tuple(s for s in ledger.VIEW_STATUSES if s in set(statuses))
 
 
 def _study_vote_counts(store: Store) -> tuple[dict, dict]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from disfer.data.ingest import open_csv, require_columns
 from disfer.emotions import parse_emotion_name
 from disfer.errors import InputError
-from disfer.ingest import open_csv, require_columns
 from disfer.store import Store, registered
 
 VOTE_COLUMNS = ("participant_id", "stimulus_id", "emotion")

@@ -1,0 +1,68 @@
+"""The review queue: the study's sources with their curation state, in the review ranking's order
+(`disfer.analysis.review_ranking`, the one rule the label audit uses too)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from disfer.analysis import Study, load_study, review_ranking
+from disfer.emotions import parse_emotion_name
+from disfer.errors import ConfigError
+from disfer.ledger import VIEW_STATUSES, curator_opinions, current_ground_truth
+from disfer.store import Store
+
+RANKING_COLUMNS = ["all_versions_wrong", "n_contradicted", "strength", "contradiction", "agreement",
+                   "review_rank"]
+
+
+def _queue_sources(store: Store) -> pd.DataFrame:
+    with store.read() as con:
+        return con.execute("SELECT source_id, original_label FROM sources "
+                           "WHERE source_id IN (SELECT source_id FROM stimuli) "
+                           "OR pixels IS NOT NULL ORDER BY source_id").df()
+
+
+def review_queue(store: Store, study: Study | None = None, emotion: str | None = None,
+                 status: str | None = None, curator: str | None = None,
+                 unreviewed_by: str | None = None) -> pd.DataFrame:
+    """Sources to review, in the review ranking's order, with their curation state.
+
+    study: the store's Study (original labels) when the caller holds it already (the dashboard);
+    loaded here otherwise. Filters: `emotion` matches the original label or any current curated
+    label; `status` is a view status (confirmed, relabeled, ambiguous, excluded, disputed,
+    uncurated); `curator` keeps the sources that curator has a live opinion on; `unreviewed_by`
+    keeps those they have not decided. Columns: source_id, original_label, status, labels,
+    curators, and the ranking's columns (NaN for sources without votes, which come last, by id).
+    """
+    if emotion is not None:
+        try:
+            emotion = parse_emotion_name(emotion)
+        except ValueError as err:
+            raise ConfigError(f"emotion filter: {err}") from None
+    if status is not None and status not in VIEW_STATUSES:
+        raise ConfigError(f"unknown status {status!r} (expected one of {', '.join(VIEW_STATUSES)})")
+    sources = _queue_sources(store)
+    gt = current_ground_truth(store).set_index("source_id")
+    ops = curator_opinions(store)
+    curators = ops.groupby("source_id")["curator"].apply(lambda s: sorted(s)).to_dict()
+    ids = sources["source_id"].astype(int)
+    queue = pd.DataFrame({
+        "source_id": ids.values,
+        "original_label": sources["original_label"].astype(object).values,
+        "status": [gt.at[s, "status"] if s in gt.index else "uncurated" for s in ids],
+        "labels": [gt.at[s, "labels"] if s in gt.index else [] for s in ids],
+        "curators": [curators.get(s, []) for s in ids],
+    })
+    if emotion is not None:
+        queue = queue[(queue["original_label"] == emotion) | queue["labels"].map(lambda ls: emotion in ls)]
+    if status is not None:
+        queue = queue[queue["status"] == status]
+    if curator is not None:
+        queue = queue[queue["curators"].map(lambda cs: curator in cs)]
+    if unreviewed_by is not None:
+        queue = queue[queue["curators"].map(lambda cs: unreviewed_by not in cs)]
+    ranking = review_ranking(study if study is not None else load_study(store))
+    merged = queue.merge(ranking[["source_id"] + RANKING_COLUMNS], on="source_id", how="left")
+    merged["_unranked"] = merged["review_rank"].isna()
+    merged = merged.sort_values(["_unranked", "review_rank", "source_id"]).drop(columns="_unranked")
+    return merged.reset_index(drop=True)

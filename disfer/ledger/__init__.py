@@ -1,0 +1,44 @@
+"""The curation ledger: append-only decision events and the ground truth they add up to.
+
+Every decision is one row in `curation_events`; nothing is ever updated or deleted. Undo is one
+more event (status 'undo', `undoes` = the reverted event). The rules live in SQL, once
+(migration 003's views and `sql/curation_ground_truth.sql`):
+
+- An event is *live* when it is not an undo and no undo reverts it (view `curation_live`).
+- A curator's *opinion* on a source is that curator's latest live decision, role 'curator'
+  (view `curation_opinions`).
+- A lead's *resolution* (role 'lead', made with `resolve`) settles a source for everybody: the
+  latest live resolution is the ground truth, whatever curators said before or after, until it is
+  undone.
+- Without a resolution, when every curator's opinion agrees (same set of labels, or all
+  'excluded'), the latest opinion is the ground truth; when they disagree, the source's status is
+  `disputed` and its labels are the latest opinion's, provisionally, until a lead resolves it.
+
+The ledger sits below the analysis layer (which reads the curated ground truth) and imports
+nothing above the store. What uses the analysis (the review ranking, the queue, the export) lives
+in `disfer.curation`.
+"""
+
+from disfer.ledger.decisions import (
+    DECISION_STATUSES,
+    VIEW_STATUSES,
+    Decision,
+    parse_labels,
+    parse_weights,
+    primary_label,
+    suggest_status,
+    validate_decision,
+)
+from disfer.ledger.events import event_log, last_event_id, record_decision, resolve, undo
+from disfer.ledger.ground_truth import (
+    GROUND_TRUTH_COLUMNS,
+    curator_opinions,
+    current_ground_truth,
+    show_source,
+)
+
+__all__ = [
+    "DECISION_STATUSES", "GROUND_TRUTH_COLUMNS", "VIEW_STATUSES", "Decision", "current_ground_truth",
+    "curator_opinions", "event_log", "last_event_id", "parse_labels", "parse_weights", "primary_label",
+    "record_decision", "resolve", "show_source", "suggest_status", "undo", "validate_decision",
+]

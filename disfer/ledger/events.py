@@ -1,0 +1,119 @@
+"""Appending to the curation ledger (decisions, resolutions, undo) and reading it back.
+
+Writes are short single-statement transactions through `Store.write_retrying`, so many browser
+sessions and CLI processes can record decisions at once without losing any.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from disfer.errors import ConfigError
+from disfer.ledger.decisions import validate_decision
+from disfer.store import Store
+
+
+def _original_label(con, source_id: int) -> tuple[bool, str | None]:
+    row = con.execute("SELECT original_label FROM sources WHERE source_id = ?", [source_id]).fetchone()
+    return (row is not None, row[0] if row else None)
+
+
+def _append(store: Store, source_id, labels, weights, status, curator, note, role: str) -> int:
+    # Field checks first (no store needed), then the checks against the source inside the same
+    # transaction as the insert, so an unknown source writes nothing.
+    validate_decision(source_id, labels, weights, status, curator, note)
+
+    def insert(con) -> int:
+        exists, original = _original_label(con, int(source_id))
+        if not exists:
+            raise ConfigError(f"unknown source {source_id}: no such source_id in {store.path}")
+        d = validate_decision(source_id, labels, weights, status, curator, note, original)
+        return int(con.execute(
+            "INSERT INTO curation_events (source_id, curator, labels, weights, status, note, role) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
+            [d.source_id, d.curator, d.labels, d.weights, d.status, d.note, role],
+        ).fetchone()[0])
+
+    return store.write_retrying(insert)
+
+
+def record_decision(store: Store, source_id, labels, weights, status, curator, note=None) -> int:
+    """Append one curator's decision on a source; returns its event_id."""
+    return _append(store, source_id, labels, weights, status, curator, note, role="curator")
+
+
+def resolve(store: Store, source_id, labels, weights, status, lead, note=None) -> int:
+    """Append a lead's resolution: the source's ground truth until the resolution is undone."""
+    return _append(store, source_id, labels, weights, status, lead, note, role="lead")
+
+
+def undo(store: Store, event_id, curator, note=None) -> int:
+    """Revert a decision or resolution by appending an 'undo' event; returns the new event_id."""
+    curator = (curator or "").strip()
+    if not curator:
+        raise ConfigError("a curator name is required")
+    try:
+        event_id = int(event_id)
+    except (TypeError, ValueError):
+        raise ConfigError(f"event id {event_id!r} is not an integer") from None
+
+    def insert(con) -> int:
+        row = con.execute("SELECT source_id, status FROM curation_events WHERE event_id = ?",
+                          [event_id]).fetchone()
+        if row is None:
+            raise ConfigError(f"unknown curation event {event_id}")
+        if row[1] == "undo":
+            raise ConfigError(f"event {event_id} is itself an undo; record the decision again instead")
+        done = con.execute("SELECT event_id FROM curation_events WHERE undoes = ?", [event_id]).fetchone()
+        if done is not None:
+            raise ConfigError(f"event {event_id} is already undone (by event {done[0]})")
+        return int(con.execute(
+            "INSERT INTO curation_events (source_id, curator, labels, weights, status, note, undoes, role) "
+            "VALUES (?, ?, [], NULL, 'undo', ?, ?, 'curator') RETURNING event_id",
+            [row[0], curator, note, event_id],
+        ).fetchone()[0])
+
+    return store.write_retrying(insert)
+
+
+def last_event_id(store: Store, curator: str | None = None) -> int | None:
+    """The newest live event, optionally of one curator: what undo reverts."""
+    sql = "SELECT max(event_id) FROM curation_live"
+    params: list = []
+    if curator:
+        sql += " WHERE curator = ?"
+        params.append(curator)
+    with store.read() as con:
+        value = con.execute(sql, params).fetchone()[0]
+    return None if value is None else int(value)
+
+
+def event_log(store: Store, source_id: int | None = None) -> pd.DataFrame:
+    """Every event, oldest first: event_id, source_id, curator, role, decided_at, labels, weights,
+    status, note, undoes, undone_by."""
+    sql = ("SELECT e.event_id, e.source_id, e.curator, e.role, e.decided_at, "
+           "e.labels, e.weights, e.status, e.note, e.undoes, u.event_id AS undone_by "
+           "FROM curation_events e LEFT JOIN curation_events u ON u.undoes = e.event_id")
+    params: list = []
+    if source_id is not None:
+        sql += " WHERE e.source_id = ?"
+        params.append(int(source_id))
+    with store.read() as con:
+        df = con.execute(sql + " ORDER BY e.event_id", params).df()
+    for name in ("undoes", "undone_by"):
+        df[name] = pd.Series([None if pd.isna(v) else int(v) for v in df[name]], index=df.index, dtype=object)
+    df["note"] = pd.Series([v if isinstance(v, str) else None for v in df["note"]], index=df.index, dtype=object)
+    df["labels"] = df["labels"].map(as_labels)
+    df["weights"] = df["weights"].map(as_weights)
+    return df
+
+
+def as_labels(value) -> list[str]:
+    """A stored label list as a list of str."""
+    # DuckDB hands lists back as arrays or lists, and NULL as None, NaN or pd.NA by pandas' mood.
+    return [str(v) for v in value] if hasattr(value, "__len__") and not isinstance(value, str) else []
+
+
+def as_weights(value) -> list[float] | None:
+    """A stored weight list as a list of float, or None."""
+    return [float(v) for v in value] if hasattr(value, "__len__") and not isinstance(value, str) else None

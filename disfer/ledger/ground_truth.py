@@ -1,0 +1,74 @@
+"""The ground truth the ledger adds up to, and each curator's opinion (rules: see the package)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+from disfer.errors import ConfigError
+from disfer.ledger.decisions import primary_label
+from disfer.ledger.events import as_labels, as_weights, event_log
+from disfer.store import Store
+
+GROUND_TRUTH_COLUMNS = ["source_id", "labels", "weights", "status", "curator", "decided_at",
+                        "event_id", "primary_label", "original_label", "resolved", "n_curators", "key"]
+_GROUND_TRUTH_SQL = (resources.files("disfer") / "sql" / "curation_ground_truth.sql").read_text()
+
+
+def curator_opinions(store: Store) -> pd.DataFrame:
+    """Each curator's latest live decision per source (view `curation_opinions`): event_id,
+    source_id, curator, decided_at, labels, weights, status, note, key (what two curators must
+    share to agree: the sorted labels joined by '+', or 'excluded')."""
+    with store.read() as con:
+        df = con.execute("SELECT event_id, source_id, curator, decided_at, labels, weights, status, note, key "
+                         "FROM curation_opinions ORDER BY event_id").df()
+    df["labels"] = df["labels"].map(as_labels)
+    df["weights"] = df["weights"].map(as_weights)
+    return df
+
+
+def current_ground_truth(store: Store) -> pd.DataFrame:
+    """One row per curated source (sources with no live decision are absent).
+
+    Columns: source_id, labels (list[str]), weights (list[float] | None), status, curator,
+    decided_at, event_id, primary_label, original_label, resolved (a lead's resolution stands),
+    n_curators (curators with a live opinion), key (as in `curator_opinions`).
+    """
+    with store.read() as con:
+        df = con.execute(_GROUND_TRUTH_SQL).df()
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in GROUND_TRUTH_COLUMNS})
+    labels = [as_labels(v) for v in df["labels"]]
+    weights = [as_weights(v) for v in df["weights"]]
+    return pd.DataFrame({
+        "source_id": df["source_id"].astype(int).values,
+        "labels": pd.Series(labels, dtype=object).values,
+        "weights": pd.Series(weights, dtype=object).values,
+        "status": df["status"].astype(object).values,
+        "curator": df["curator"].astype(object).values,
+        "decided_at": df["decided_at"].values,
+        "event_id": df["event_id"].astype(int).values,
+        "primary_label": [primary_label(lab, w) for lab, w in zip(labels, weights, strict=True)],
+        "original_label": [v if isinstance(v, str) else None for v in df["original_label"]],
+        "resolved": df["resolved"].astype(bool).values,
+        "n_curators": df["n_curators"].astype(int).values,
+        "key": df["key"].astype(object).values,
+    }, columns=GROUND_TRUTH_COLUMNS)
+
+
+def show_source(store: Store, source_id: int) -> dict:
+    """A source's original label, current ground truth (or None) and full event history."""
+    with store.read() as con:
+        row = con.execute("SELECT source_id, dataset, original_index, original_label, split "
+                          "FROM sources WHERE source_id = ?", [int(source_id)]).fetchone()
+    if row is None:
+        raise ConfigError(f"unknown source {source_id}: no such source_id in {store.path}")
+    gt = current_ground_truth(store)
+    gt = gt[gt["source_id"] == int(source_id)]
+    return {
+        "source_id": row[0], "dataset": row[1], "original_index": row[2], "original_label": row[3],
+        "split": row[4],
+        "ground_truth": None if gt.empty else gt.iloc[0].to_dict(),
+        "events": event_log(store, int(source_id)),
+    }
