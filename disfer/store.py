@@ -197,7 +197,12 @@ def registered(con: duckdb.DuckDBPyConnection, **views) -> Iterator[duckdb.DuckD
 
 
 def upgrade(con: duckdb.DuckDBPyConnection, path: Path | str = "store") -> int:
-    """Apply every migration newer than the store's recorded version, each in one transaction."""
+    """Apply every migration the store has not had, each in one transaction, in order.
+
+    Migrations are recognised by name, not by number: a migration added late with a number below
+    the store's newest still runs, and a renumbered one (release 0.1's `003_curation` is now
+    `002_curation`) is not run twice; its recorded number is brought up to date.
+    """
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
@@ -206,13 +211,16 @@ def upgrade(con: duckdb.DuckDBPyConnection, path: Path | str = "store") -> int:
     con.execute("CREATE TABLE IF NOT EXISTS store_state (change_counter BIGINT NOT NULL)")
     if con.execute("SELECT count(*) FROM store_state").fetchone()[0] == 0:
         con.execute("INSERT INTO store_state VALUES (0)")
-    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+    applied = dict(con.execute("SELECT name, version FROM schema_migrations").fetchall())
     known = migrations()
-    if current > known[-1][0]:
-        raise StoreError(f"{path}: store has schema version {current}, newer than this DisFER Studio "
-                         f"({known[-1][0]}); upgrade the software")
+    unknown = sorted(set(applied) - {name for _, name, _ in known})
+    if unknown:
+        raise StoreError(f"{path}: store has migration {unknown[0]!r}, newer than this DisFER Studio "
+                         f"(schema {known[-1][0]}); upgrade the software")
     for version, name, sql in known:
-        if version <= current:
+        if name in applied:
+            if applied[name] != version:
+                con.execute("UPDATE schema_migrations SET version = ? WHERE name = ?", [version, name])
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -222,5 +230,4 @@ def upgrade(con: duckdb.DuckDBPyConnection, path: Path | str = "store") -> int:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        current = version
-    return current
+    return known[-1][0]

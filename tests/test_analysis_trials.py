@@ -74,7 +74,6 @@ def _curated_store(store):
 
 
 def test_curated_labels_from_curation_events(store):
-    pytest.importorskip("disfer.curation")
     _curated_store(store)
     study = load_study(store, label_kind="curated")
     assert list(study.stimuli["source_id"]) == [1, 3]          # excluded source dropped

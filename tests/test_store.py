@@ -1,12 +1,15 @@
 import multiprocessing as mp
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from disfer import store as store_module
 from disfer.errors import StoreError, StoreLockedError
-from disfer.store import Store, latest_version
+from disfer.ledger import current_ground_truth, last_event_id
+from disfer.store import Store, latest_version, migrations
 
 
 def test_new_store_is_migrated_to_latest(store):
@@ -31,13 +34,75 @@ def test_write_is_one_transaction(store):
     assert store.change_counter() == before + 1
 
 
-def test_older_store_upgrades_in_place(tmp_path):
-    path = tmp_path / "old.duckdb"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _release_0_1_store(path: Path) -> None:
+    """A store as release 0.1 wrote it (its migrations 001 and 003, verbatim), with data in it."""
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                 " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
-    con.close()  # version 0: nothing applied yet
-    assert Store(path).schema_version() == latest_version()
+    con.execute("CREATE TABLE store_state (change_counter BIGINT NOT NULL)")
+    con.execute("INSERT INTO store_state VALUES (7)")
+    for version, name in ((1, "init"), (3, "curation")):
+        con.execute((FIXTURES / "release_0_1" / f"{version:03d}_{name}.sql").read_text())
+        con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+    con.execute("INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels) "
+                "VALUES (1, 'fer2013', 0, 'anger', 'PublicTest', ?), (2, 'fer2013', 1, 'fear', 'PublicTest', ?)",
+                [bytes(2304), bytes(2304)])
+    con.execute("INSERT INTO stimuli VALUES ('1-original-0', 1, 'original', 0, NULL, 1, ?)", [bytes(2304)])
+    con.execute("INSERT INTO participants VALUES ('p1', 'study', NULL)")
+    con.execute("INSERT INTO votes VALUES ('p1', '1-original-0', 'fear', 812, NULL)")
+    # ann relabels 1 and undoes it; bob excludes 2; a lead's event without role (0.1 had the column)
+    con.execute("INSERT INTO curation_events (source_id, curator, labels, status) VALUES "
+                "(1, 'ann', ['fear'], 'relabeled'), (2, 'bob', [], 'excluded')")
+    con.execute("INSERT INTO curation_events (source_id, curator, labels, status, undoes) "
+                "VALUES (1, 'ann', [], 'undo', 1)")
+    con.execute("INSERT INTO curation_events (source_id, curator, labels, status, role) "
+                "VALUES (1, 'lee', ['surprise'], 'relabeled', 'lead')")
+    con.close()
+
+
+def test_release_0_1_store_upgrades_with_its_data(tmp_path):
+    path = tmp_path / "old.duckdb"
+    _release_0_1_store(path)
+    store = Store(path)
+    assert store.schema_version() == latest_version()
+    with store.read() as con:
+        names = [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY version").fetchall()]
+        assert names == [name for _, name, _ in migrations()]
+        assert con.execute("SELECT count(*) FROM votes").fetchone()[0] == 1
+        assert con.execute("SELECT change_counter FROM store_state").fetchone()[0] == 7
+    gt = current_ground_truth(store).set_index("source_id")
+    # Expected by hand: ann's relabel is undone, the lead's resolution stands; bob's exclusion too.
+    assert gt.loc[1, "labels"] == ["surprise"] and bool(gt.loc[1, "resolved"])
+    assert gt.loc[2, "status"] == "excluded"
+    assert last_event_id(store, "ann") is None
+    Store(path).schema_version()  # a second open changes nothing
+    with store.read() as con:
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(migrations())
+
+
+def test_a_late_migration_runs_even_below_the_newest_version(tmp_path, monkeypatch):
+    path = tmp_path / "late.duckdb"
+    store = Store(path)
+    store.schema_version()
+    known = migrations()
+    late = (known[-1][0] + 1, "late_table", "CREATE TABLE late_table (x INTEGER);")
+    newest = (known[-1][0] + 2, "newest_table", "CREATE TABLE newest_table (x INTEGER);")
+    with store.write() as con:  # the store already has the newest one, not the late one
+        con.execute(newest[2])
+        con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", list(newest[:2]))
+    monkeypatch.setattr(store_module, "migrations", lambda: [*known, late, newest])
+    monkeypatch.setattr(store_module, "_migrated", set())
+    with Store(path).read() as con:
+        assert con.execute("SELECT count(*) FROM late_table").fetchone()[0] == 0
+
+
+def test_migrations_are_numbered_without_gaps():
+    versions = [v for v, _, _ in migrations()]
+    assert versions == list(range(1, len(versions) + 1))
+    assert len({name for _, name, _ in migrations()}) == len(versions)
 
 
 def test_not_a_duckdb_file(tmp_path):
