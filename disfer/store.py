@@ -57,6 +57,10 @@ def latest_version() -> int:
     return migrations()[-1][0]
 
 
+# What DuckDB raises when the file itself is damaged (our own SQL errors are not among them).
+_DAMAGED = (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException, duckdb.FatalException)
+
+
 def _is_lock_conflict(err: Exception) -> bool:
     return isinstance(err, duckdb.IOException) and "lock" in str(err).lower()
 
@@ -67,21 +71,49 @@ def _is_write_conflict(err: Exception) -> bool:
 
 
 class Store:
-    """A handle on one store file. Cheap to create; holds no connection between operations."""
+    """A handle on one store file. Cheap to create; holds no connection between operations.
 
-    def __init__(self, path: str | Path | None = None, lock_timeout: float | None = None):
+    read_only: for commands that only read (info, report, ...): the file must exist, is opened
+    read-only, and is never created, migrated or changed. A file the user may not write (an
+    archived study) is opened read-only too, whatever was asked; writing to it is refused.
+    A writable store is created when missing, and migrated, only when the file is empty or ours
+    (it has our `schema_migrations`): a foreign DuckDB file is refused untouched.
+    """
+
+    def __init__(self, path: str | Path | None = None, lock_timeout: float | None = None,
+                 read_only: bool = False):
         self.path = Path(path) if path is not None else default_db_path()
         self.lock_timeout = (float(os.environ.get("DISFER_LOCK_TIMEOUT", "60"))
                              if lock_timeout is None else lock_timeout)
+        self.read_only = read_only
+
+    def _opens_read_only(self) -> bool:
+        return self.read_only or (self.path.exists() and not os.access(self.path, os.W_OK))
+
+    def _check_file(self) -> None:
+        """Refuse, before DuckDB sees it, what is not a store file (or cannot become one)."""
+        path = self.path
+        if path.exists() or path.is_symlink():
+            if not path.is_file():  # a FIFO would block DuckDB's open forever; a folder is no store
+                raise StoreError(f"{path}: not a regular file, so not a store")
+            return
+        if self.read_only:
+            raise StoreError(f"{path}: no such store (this command only reads; nothing was created)")
+        parent = path.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise StoreError(f"{path}: cannot create a store here: {parent} is not a folder")
 
     # -- connections -------------------------------------------------------------------------
     def _open(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
+        read_only = self._opens_read_only()
         while True:
             try:
                 with _instance_lock:
-                    return duckdb.connect(str(self.path))
+                    return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as err:
                 text = str(err)
                 if "not a valid DuckDB database file" in text:
@@ -107,12 +139,23 @@ class Store:
 
     @contextmanager
     def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self._check_file()
         if not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StoreError(f"{self.path}: cannot create the store's folder: {err.strerror}") from None
         con = self._open()
         try:
-            self._ensure_schema(con)
+            if self._opens_read_only():
+                _check_readable(con, self.path)
+            else:
+                self._ensure_schema(con)
             yield con
+        except _DAMAGED as err:
+            # A damaged file (cut short, overwritten) fails inside a query, not at open.
+            raise StoreError(f"{self.path}: the store cannot be read ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0]})") from None
         finally:
             with _instance_lock:
                 con.close()
@@ -131,6 +174,10 @@ class Store:
         rows (DuckDB's optimistic concurrency); use `write_retrying` for that, which re-runs a
         function. This context manager itself does not retry the block.
         """
+        if self._opens_read_only():
+            raise StoreError(f"{self.path}: the store is read-only ("
+                             + ("opened for reading" if self.read_only else "the file is not writable")
+                             + "); nothing was written")
         with self._connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -196,6 +243,23 @@ def registered(con: duckdb.DuckDBPyConnection, **views) -> Iterator[duckdb.DuckD
             con.unregister(name)
 
 
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_catalog = current_database()").fetchall()}
+
+
+def _check_readable(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A store opened read-only cannot be migrated: it must be ours and current already."""
+    if "schema_migrations" not in _tables(con):
+        raise StoreError(f"{path}: not a DisFER Studio store (no schema_migrations table)")
+    applied = {r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()}
+    missing = [name for _, name, _ in migrations() if name not in applied]
+    if missing:
+        raise StoreError(f"{path}: the store needs upgrading ({', '.join(missing)}), which a reading "
+                         "command does not do; run any writing command on it (e.g. disfer upgrade)")
+
+
 def upgrade(con: duckdb.DuckDBPyConnection, path: Path | str = "store") -> int:
     """Apply every migration the store has not had, each in one transaction, in order.
 
@@ -203,6 +267,10 @@ def upgrade(con: duckdb.DuckDBPyConnection, path: Path | str = "store") -> int:
     the store's newest still runs, and a renumbered one (release 0.1's `003_curation` is now
     `002_curation`) is not run twice; its recorded number is brought up to date.
     """
+    tables = _tables(con)
+    if tables and "schema_migrations" not in tables:
+        raise StoreError(f"{path}: not a DisFER Studio store: it holds other tables "
+                         f"({', '.join(sorted(tables)[:3])}); nothing was changed")
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
