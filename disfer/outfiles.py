@@ -1,0 +1,166 @@
+"""Files we write, kept inside the folder the user chose.
+
+Every path an exporter builds from stored text (a split, a label, an id, a model name) goes through
+`safe_name`, so data can never name `..`, an absolute path or a hidden file. Every file is written
+by `write_bytes` / `write_text`: to a temporary file in the same folder, then `os.replace`d over
+the target, refusing a symbolic link at the target or on the way from the root, so a link planted
+in the output folder is never followed. A folder we replace (`--force`) must hold exactly what a
+previous export of ours wrote (its manifest lists every file with its sha256); anything else is
+refused, never deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from disfer.errors import ConfigError
+
+# A file or folder name made from stored text: letters, digits and . _ + - (no separator, no NUL,
+# no leading dot or dash), at most 100 characters.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+MANIFEST = "manifest.json"
+
+
+def safe_name(value: object, what: str) -> str:
+    """`value` as one path component, or ConfigError naming `what` and the value."""
+    text = str(value)
+    if not _SAFE_NAME.fullmatch(text) or ".." in text:
+        raise ConfigError(f"{what} {text[:60]!r} cannot be used as a file or folder name "
+                          "(letters, digits and . _ + - only)")
+    return text
+
+
+def confined(root: Path, *parts: str) -> Path:
+    """root / parts, refused unless it stays inside root with no symbolic link on the way (a link
+    as the last part is fine: `write_bytes` replaces the link itself)."""
+    root = Path(root)
+    path = root.joinpath(*parts)
+    if not (path.parent.resolve() / path.name).is_relative_to(root.resolve()) or path.name in ("", "..", "."):
+        raise ConfigError(f"{path}: outside the output folder {root}")
+    here = root
+    for part in Path(*parts).parts[:-1] if parts else ():
+        here = here / part
+        if here.is_symlink():
+            raise ConfigError(f"{here}: is a symbolic link; refusing to write through it")
+    return path
+
+
+def output_folder(out: str | Path, what: str = "output folder") -> Path:
+    """Create `out` (and its parents) as a real folder, or ConfigError in one line."""
+    out = Path(out)
+    if out.is_symlink():
+        raise ConfigError(f"{out}: the {what} is a symbolic link; give the real folder")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{out}: cannot create the {what}: {err.strerror or err}") from None
+    return out
+
+
+def write_bytes(root: Path, relative: str | Path, data: bytes) -> Path:
+    """Write root/relative through a temporary file and os.replace; never through a link."""
+    parts = Path(relative).parts
+    path = confined(root, *parts)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        confined(root, *parts)  # a link may not appear on the way while we created folders
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)  # replaces a link itself, never its target
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write: {err.strerror or err}") from None
+    return path
+
+
+def write_text(root: Path, relative: str | Path, text: str) -> Path:
+    return write_bytes(root, relative, text.encode("utf-8"))
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def previous_export_files(out: Path) -> list[str] | None:
+    """The files of a previous export of ours in `out` (relative paths, manifest last), or None
+    when `out` holds anything else: a file the manifest does not list, a changed file, a link."""
+    manifest_path = out / MANIFEST
+    if manifest_path.is_symlink() or not manifest_path.is_file():
+        return None
+    try:
+        listed = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(listed, dict):
+        return None
+    found = []
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if path.is_symlink():
+            return None
+        if path.is_dir() or rel == MANIFEST:
+            continue
+        entry = listed.get(rel)
+        if not isinstance(entry, dict) or sha256(path) != entry.get("sha256"):
+            return None
+        found.append(rel)
+    return found + [MANIFEST]
+
+
+def swap_in(tmp: Path, out: Path, force: bool) -> None:
+    """Move the finished folder `tmp` to `out`. An existing non-empty `out` is replaced only with
+    `force` and only when it is exactly a previous export of ours; its files are then removed one
+    by one (nothing else is deleted)."""
+    if out.is_symlink():
+        raise ConfigError(f"{out}: is a symbolic link; give the real folder")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()):
+        ours = previous_export_files(out) if force else None
+        if ours is None:
+            raise ConfigError(f"{out}: exists and is not empty; choose a new folder"
+                              + (" (it is not exactly a previous export: it holds other or changed "
+                                 "files, so it is left alone)" if force
+                                 else " or pass --force to replace a previous export"))
+        old = out.parent / f".{out.name}.replaced-{os.getpid()}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        for rel in ours:
+            (old / rel).unlink()
+        for folder in sorted((p for p in old.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
+                             reverse=True):
+            folder.rmdir()
+        old.rmdir()
+        return
+    if out.exists():
+        out.rmdir()
+    os.replace(tmp, out)
+
+
+def new_partial_folder(out: Path) -> Path:
+    """An empty sibling folder of `out` to build an export in (removed by the caller on failure)."""
+    output_folder(out.parent, "parent folder")
+    try:
+        return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    except OSError as err:
+        raise ConfigError(f"{out}: cannot write beside it: {err.strerror or err}") from None
+
+
+def remove_partial_folder(tmp: Path) -> None:
+    shutil.rmtree(tmp, ignore_errors=True)
