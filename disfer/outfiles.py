@@ -41,13 +41,13 @@ def confined(root: Path, *parts: str) -> Path:
     as the last part is fine: `write_bytes` replaces the link itself)."""
     root = Path(root)
     path = root.joinpath(*parts)
-    if not (path.parent.resolve() / path.name).is_relative_to(root.resolve()) or path.name in ("", "..", "."):
-        raise ConfigError(f"{path}: outside the output folder {root}")
     here = root
     for part in Path(*parts).parts[:-1] if parts else ():
         here = here / part
         if here.is_symlink():
             raise ConfigError(f"{here}: is a symbolic link; refusing to write through it")
+    if not (path.parent.resolve() / path.name).is_relative_to(root.resolve()) or path.name in ("", "..", "."):
+        raise ConfigError(f"{path}: outside the output folder {root}")
     return path
 
 
