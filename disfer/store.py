@@ -218,6 +218,34 @@ class Store:
             upgrade(con, self.path)
             _migrated.add(key)
 
+    def backup(self, dest: str | Path) -> Path:
+        """A consistent copy of the store at `dest` (a new file), taken while others keep working:
+        one read transaction copies every table (DuckDB's MVCC snapshot), so concurrent writes land
+        wholly before or after it. Written beside `dest` and renamed at the end."""
+        dest = Path(dest)
+        if dest.exists() or dest.is_symlink():
+            raise StoreError(f"{dest}: exists; a backup never overwrites a file")
+        if not dest.parent.is_dir():
+            raise StoreError(f"{dest}: its folder {dest.parent} does not exist")
+        partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+        partial.unlink(missing_ok=True)
+        try:
+            with self.read() as con:
+                name = con.execute("SELECT current_database()").fetchone()[0]
+                con.execute("ATTACH ? AS backup_target", [str(partial)])
+                try:
+                    # An identifier cannot be a parameter; the name is quoted, quotes doubled.
+                    quoted = '"' + name.replace('"', '""') + '"'
+                    con.execute(f"COPY FROM DATABASE {quoted} TO backup_target")
+                finally:
+                    con.execute("DETACH backup_target")
+            os.replace(partial, dest)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            partial.with_name(partial.name + ".wal").unlink(missing_ok=True)
+            raise
+        return dest
+
     def schema_version(self) -> int:
         with self.read() as con:
             return int(con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
