@@ -341,7 +341,7 @@ def draw_face(identity: Identity, units: np.ndarray, rng: np.random.Generator) -
             teeth = c.mask()
             cv2.fillPoly(teeth, [_pts(top + bottom)], 255, line, _SHIFT)
             cut = c.mask()
-            cv2.rectangle(cut, _pt(0, upper_y + min(1.6, 0.45 * gap) + 0.6), _pt(48, 48), 255, -1, line, _SHIFT)
+            cv2.rectangle(cut, _pt(0, upper_y + min(1.6, 0.45 * gap) + 0.6), _pt(SIZE, SIZE), 255, -1, line, _SHIFT)
             c.paint(cv2.subtract(teeth, cut), 215, alpha=0.9, soften=0.2)
     lips = c.mask()
     thickness = int(max(1.0, 1.7 - 0.8 * u["lip_press"]) * _SCALE)
