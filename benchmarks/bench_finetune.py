@@ -30,6 +30,7 @@ REAL_TEST = ROOT.parent / "shared" / "data" / "fer2013_test.csv"
 def make_study(folder: Path):
     from disfer.data.build import build_study
     from disfer.emotions import EMOTIONS
+    from disfer.images import N_PIXELS
     from disfer.store import Store
 
     store = Store(folder / "bench.duckdb")
@@ -43,7 +44,7 @@ def make_study(folder: Path):
     n = 12 * len(EMOTIONS)
     df = pd.DataFrame({"source_id": np.arange(1, n + 1), "dataset": "bench", "original_index": np.arange(n),
                        "original_label": [EMOTIONS[i % 7] for i in range(n)],
-                       "pixels": [rng.integers(0, 256, 2304, dtype=np.uint8).tobytes() for _ in range(n)]})
+                       "pixels": [rng.integers(0, 256, N_PIXELS, dtype=np.uint8).tobytes() for _ in range(n)]})
     with store.write() as con:
         con.register("df", df)
         con.execute("INSERT INTO sources (source_id, dataset, original_index, original_label, pixels) "

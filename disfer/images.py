@@ -12,7 +12,7 @@ def to_blob(face: np.ndarray) -> bytes:
     """A (48, 48) uint8 face as the 2,304 raw bytes the store keeps."""
     arr = np.asarray(face)
     if arr.shape != (SIZE, SIZE) or arr.dtype != np.uint8:
-        raise ValueError(f"expected a (48, 48) uint8 face, got {arr.shape} {arr.dtype}")
+        raise ValueError(f"expected a ({SIZE}, {SIZE}) uint8 face, got {arr.shape} {arr.dtype}")
     return arr.tobytes()
 
 

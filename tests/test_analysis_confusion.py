@@ -6,6 +6,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
 from disfer.analysis import confusion_matrix, load_study, offdiag_pearson, precision_recall
+from disfer.analysis.confusion import confusion_by_condition, precision_recall_from_counts
 from disfer.emotions import EMOTIONS
 
 
@@ -57,3 +58,22 @@ def test_offdiag_pearson_hand_worked():
     x = np.array([[9, 1, 2], [3, 9, 4], [5, 6, 9]], float)
     y = np.array([[0, 2, 4], [6, 0, 8], [10, 12, 0]], float)  # y = 2 x off the diagonal
     assert offdiag_pearson(x, y) == pytest.approx(1.0)
+
+
+def test_precision_recall_from_counts_hand_worked():
+    counts = np.array([[3, 1, 0], [2, 2, 0], [0, 0, 0]])
+    precision, recall = precision_recall_from_counts(counts)
+    assert precision[:2].tolist() == [3 / 5, 2 / 3] and np.isnan(precision[2])  # nothing answered 2
+    assert recall[:2].tolist() == [3 / 4, 2 / 4] and np.isnan(recall[2])        # no trial labelled 2
+
+
+@pytest.mark.parametrize("rater", ["humans", "majority", "model_a", "p0"])
+def test_confusion_by_condition_matches_the_per_condition_matrices(store, rater):
+    random_study(store, n_sources=14, raters_per_playlist=3, seed=2)
+    study = load_study(store)
+    by_condition = confusion_by_condition(study, rater)
+    for c, row in study.conditions.iterrows():
+        expected = confusion_matrix(study, rater, row["distortion"], row["level"], normalize=False)
+        assert np.array_equal(by_condition[c], expected.to_numpy())
+    assert np.array_equal(by_condition[-1], confusion_matrix(study, rater, normalize=False).to_numpy())
+    assert by_condition[-1].sum() > 0

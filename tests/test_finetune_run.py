@@ -103,6 +103,39 @@ def test_cpu_runs_with_one_seed_give_identical_weights(built_study):
     assert not all(np.array_equal(first[k].numpy(), third[k].numpy()) for k in first)
 
 
+def test_a_rerun_redefines_the_variant_and_predicting_keeps_its_definition(built_study):
+    variant = finetune(built_study, "minixception", distortion="gaussian_blur", predict=False, **FAST)
+    assert variant_config(built_study, variant)["epochs"] == 1
+    again = finetune(built_study, "minixception", distortion="gaussian_blur",
+                     **{**FAST, "epochs": 2})   # same variant id, a different training
+    assert again == variant
+    # The row describes the second training, and the predict step's refresh kept it so.
+    config = variant_config(built_study, variant)
+    assert config["epochs"] == 2 and [row["epoch"] for row in config["curve"]] == [0, 1, 2]
+    with built_study.read() as con:
+        family, parent, path = con.execute("SELECT family, parent_id, weights_path FROM models "
+                                           "WHERE model_id = ?", [variant]).fetchone()
+        runs = con.execute("SELECT status, json_extract_string(result, '$.variant') FROM runs "
+                           "WHERE kind = 'finetune' ORDER BY run_id").fetchall()
+    assert (family, parent, path) == ("minixception", "minixception", f"models/{variant}.safetensors")
+    assert runs == [("done", variant), ("done", variant)]
+
+
+def test_a_failed_training_marks_its_run_failed(built_study, monkeypatch):
+    import disfer.finetune as ft
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(ft, "train", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        finetune(built_study, "minixception", distortion="gaussian_blur", **FAST)
+    with built_study.read() as con:
+        status, result = con.execute("SELECT status, result FROM runs WHERE kind = 'finetune'").fetchone()
+        n_models = con.execute("SELECT count(*) FROM models WHERE parent_id IS NOT NULL").fetchone()[0]
+    assert status == "failed" and json.loads(result) == {"error": "out of memory"} and n_models == 0
+
+
 def _curate_all(store, ambiguous: int = 3) -> None:
     from disfer.ledger import record_decision
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import FER2013_TEST, FERPLUS, require_file
 
+from disfer.data.ferplus import FERPLUS_EMOTION_COLUMNS, FERPLUS_HEADER
 from disfer.data.ingest import ingest_fer2013, ingest_ferplus, ingest_folder
 from disfer.errors import InputError
 from disfer.images import from_blob
@@ -95,6 +96,13 @@ def _ferplus_head(tmp_path, n):
     path = tmp_path / "fer2013new.csv"
     path.write_text("\n".join(lines) + "\n")
     return path, [line.split(",") for line in lines[1:]]
+
+
+def test_the_ferplus_format_is_the_real_files():
+    with open(require_file(FERPLUS), newline="") as fh:
+        header = next(csv.reader(fh))
+    assert tuple(header) == FERPLUS_HEADER
+    assert FERPLUS_HEADER[2:] == FERPLUS_EMOTION_COLUMNS and len(FERPLUS_EMOTION_COLUMNS) == 10
 
 
 def test_ferplus_counts_join_by_row_position(store, tmp_path, fer2013_csv):

@@ -35,6 +35,14 @@ def row_normalize(counts: np.ndarray) -> np.ndarray:
 
 def rater_responses(study, rater: str, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(reference, response) index vectors of one rater's labelled trials, restricted to stimuli in mask."""
+    ref, resp, _ = rater_trials(study, rater, mask)
+    return ref, resp
+
+
+def rater_trials(study, rater: str, mask: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(reference, response, stimulus index) of one rater's labelled trials in mask (all stimuli
+    by default): the rater's choices, humans' votes, the majority's or a model's predictions."""
     if mask is None:
         mask = np.ones(study.n_stimuli, bool)
     if rater == HUMANS:
@@ -57,7 +65,7 @@ def rater_responses(study, rater: str, mask: np.ndarray | None = None) -> tuple[
     stim, resp = stim[keep], resp[keep]
     hit = study.truth[stim, resp]
     ref = np.where(hit, resp, study.label_index[stim])
-    return ref, resp
+    return ref, resp, stim
 
 
 def condition_mask(study, distortion: str | None = None, level: int | None = None) -> np.ndarray:
@@ -80,14 +88,23 @@ def confusion_matrix(data, rater: str = HUMANS, distortion: str | None = None, l
                         columns=pd.Index(EMOTIONS, name="predicted"))
 
 
+def precision_recall_from_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(precision, recall) per class of a confusion count matrix (rows = label, columns = response):
+    the diagonal over the column totals and over the row totals; NaN where a total is 0."""
+    counts = np.asarray(counts, np.float64)
+    tp = np.diag(counts)
+    predicted, actual = counts.sum(axis=0), counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, np.nan)
+        recall = np.where(actual > 0, tp / actual, np.nan)
+    return precision, recall
+
+
 def precision_recall(data, rater: str = HUMANS, distortion: str | None = None,
                      level: int | None = None) -> pd.DataFrame:
     """Per-emotion precision, recall and support of one rater (NaN where undefined)."""
     cm = confusion_matrix(data, rater, distortion, level, normalize=False).to_numpy(dtype=np.float64)
-    tp = np.diag(cm)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(cm.sum(axis=0) > 0, tp / cm.sum(axis=0), np.nan)
-        recall = np.where(cm.sum(axis=1) > 0, tp / cm.sum(axis=1), np.nan)
+    precision, recall = precision_recall_from_counts(cm)
     return pd.DataFrame({"emotion": EMOTIONS, "precision": precision, "recall": recall,
                          "support": cm.sum(axis=1).astype(np.int64)})
 
@@ -107,26 +124,10 @@ def offdiag_pearson(a, b) -> float:
 
 
 def confusion_by_condition(study, rater: str) -> np.ndarray:
-    """(C + 1, 7, 7) counts of one rater: one matrix per condition of `study.conditions`, then overall."""
-    ref, resp, stim = _responses_with_stimuli(study, rater)
+    """(C + 1, 7, 7) counts of one rater (as in rater_trials): one matrix per condition of
+    `study.conditions`, then overall."""
+    ref, resp, stim = rater_trials(study, rater)
     n_cond = len(study.conditions)
     cond = study.condition_index[stim]
     flat = np.bincount(cond * 49 + ref * 7 + resp, minlength=n_cond * 49).reshape(n_cond, 7, 7)
     return np.concatenate([flat, flat.sum(axis=0, keepdims=True)])
-
-
-def _responses_with_stimuli(study, rater: str):
-    # Same selection as rater_responses, keeping the stimulus of each trial for the condition split.
-    stim_all = np.arange(study.n_stimuli)
-    if rater == HUMANS:
-        stim, resp = study.vote_stim.astype(np.int64), study.vote_choice.astype(np.int64)
-    elif rater in study.models:
-        pred = study.model_pred[study.models.index(rater)].astype(np.int64)
-        stim = stim_all[pred >= 0]
-        resp = pred[stim]
-    else:
-        raise ConfigError(f"confusion by condition needs 'humans' or a model, not {rater!r}")
-    keep = study.has_label[stim]
-    stim, resp = stim[keep], resp[keep]
-    hit = study.truth[stim, resp]
-    return np.where(hit, resp, study.label_index[stim]), resp, stim

@@ -13,7 +13,12 @@ import numpy as np
 
 from disfer.analysis.agreement import agreement_summary
 from disfer.analysis.audit import label_audit
-from disfer.analysis.confusion import confusion_by_condition, offdiag_pearson, row_normalize
+from disfer.analysis.confusion import (
+    confusion_by_condition,
+    offdiag_pearson,
+    precision_recall_from_counts,
+    row_normalize,
+)
 from disfer.analysis.consistency import error_consistency, models_vs_participants
 from disfer.analysis.curves import robustness_curve
 from disfer.analysis.humans import majority_arrays, participant_accuracy
@@ -43,11 +48,7 @@ def _clean(value):
 
 def _per_emotion(counts: np.ndarray) -> dict:
     """Precision and recall per emotion from a confusion count matrix (rows = label)."""
-    counts = np.asarray(counts, np.float64)
-    tp = np.diag(counts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(counts.sum(axis=0) > 0, tp / counts.sum(axis=0), np.nan)
-        recall = np.where(counts.sum(axis=1) > 0, tp / counts.sum(axis=1), np.nan)
+    precision, recall = precision_recall_from_counts(counts)
     return {e: {"precision": float(p), "recall": float(r)}
             for e, p, r in zip(EMOTIONS, precision, recall, strict=True)}
 

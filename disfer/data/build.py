@@ -22,6 +22,7 @@ from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
 from disfer.images import N_PIXELS, SIZE
 from disfer.progress import Progress, ProgressFn
+from disfer.runs import record_run
 from disfer.store import Store, registered
 
 CHUNK_SOURCES = 2048
@@ -200,6 +201,4 @@ def _render_batches(spill, source_ids: np.ndarray, seed: int, versions, bar: Pro
 def _record_build(con, config: dict) -> None:
     con.execute("INSERT OR REPLACE INTO study_meta VALUES ('build', ?)", [json.dumps(config)])
     con.execute("INSERT INTO study_meta VALUES ('study_kind', 'real') ON CONFLICT DO NOTHING")
-    con.execute("INSERT INTO runs (kind, config, finished_at, status, result)"
-                " VALUES ('build', ?, current_timestamp, 'done', ?)",
-                [json.dumps(config), json.dumps({"stimuli": config["stimuli"]})])
+    record_run(con, "build", config, {"stimuli": config["stimuli"]})

@@ -12,12 +12,14 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from disfer.data.build import bulk_insert_settings
+from disfer.data.ferplus import FERPLUS_EMOTION_COLUMNS, FERPLUS_HEADER
 from disfer.emotions import parse_emotion
 from disfer.errors import InputError
 from disfer.images import N_PIXELS, SIZE
@@ -25,12 +27,6 @@ from disfer.progress import Progress, ProgressFn, bar
 from disfer.store import Store, registered
 
 CHUNK_ROWS = 4096
-FERPLUS_COLUMNS = ("usage", "image name", "neutral", "happiness", "surprise", "sadness", "anger",
-                   "disgust", "fear", "contempt", "unknown", "nf")
-# FERPlus category -> the name stored in crowd_counts (canonical for the 7 emotions).
-FERPLUS_CATEGORIES = {"neutral": "neutral", "happiness": "happiness", "surprise": "surprise",
-                      "sadness": "sadness", "anger": "anger", "disgust": "disgust", "fear": "fear",
-                      "contempt": "contempt", "unknown": "unknown", "nf": "NF"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -288,6 +284,25 @@ def ingest_folder(store: Store, path: str | Path, progress: ProgressFn | None = 
 
 
 # -- FERPlus -----------------------------------------------------------------------------------
+# The header is read lower-cased (open_csv), so the columns are looked up lower-cased too.
+_FERPLUS_NEEDED = tuple(c.lower() for c in FERPLUS_HEADER)
+
+
+@dataclass(frozen=True)
+class FerplusRows:
+    """A validated FERPlus file: per data row (row i = original_index i) its Usage, image name and
+    vote counts, one column per FERPLUS_EMOTION_COLUMNS."""
+
+    usages: list[str | None]
+    names: list[str | None]
+    counts: np.ndarray  # (N, 10) int32
+
+    def rows_table(self) -> pa.Table:
+        return pa.table({"original_index": pa.array(range(len(self.counts)), pa.int32()),
+                         "split": pa.array(self.usages, pa.string()),
+                         "original_name": pa.array(self.names, pa.string())})
+
+
 def ingest_ferplus(store: Store, path: str | Path, progress: ProgressFn | None = None,
                    dataset: str = "fer2013") -> int:
     """Ingest FERPlus `fer2013new.csv` vote counts as crowd 'ferplus'; returns the rows stored.
@@ -298,71 +313,91 @@ def ingest_ferplus(store: Store, path: str | Path, progress: ProgressFn | None =
     means the files are not in the same order, and the ingest is refused.
     """
     path = Path(path)
-    header, rows = open_csv(path)
-    cols = require_columns(path, header, FERPLUS_COLUMNS)
-    width = len(header)
-    usages: list[str | None] = []
-    names: list[str | None] = []
-    counts: list[list[int]] = []
-    categories = FERPLUS_COLUMNS[2:]
-    for row, fields in bar_rows(rows, path, progress):
-        if len(fields) != width:
-            raise InputError(path, f"expected {width} fields, got {len(fields)}", row)
-        values = []
-        for cat in categories:
-            text = fields[cols[cat]].strip()
-            if not text.isdigit():
-                raise InputError(path, f"column {cat}: {text!r} is not a vote count (a whole number >= 0)", row)
-            values.append(int(text))
-        counts.append(values)
-        usages.append(fields[cols["usage"]].strip() or None)
-        names.append(fields[cols["image name"]].strip() or None)
-    if not counts:
-        raise InputError(path, "no data rows after the header", row=2)
-
-    n = len(counts)
-    matrix = np.asarray(counts, dtype=np.int32)
-    rows_table = pa.table({"original_index": pa.array(range(n), pa.int32()),
-                           "split": pa.array(usages, pa.string()),
-                           "original_name": pa.array(names, pa.string())})
+    fp = read_ferplus(path, progress)
 
     def write(con) -> int:
-        done = con.execute("SELECT count(*) FROM crowd_counts WHERE crowd = 'ferplus'").fetchall()[0][0]
-        if done:
-            raise InputError(path, f"the store already holds FERPlus counts ({done:,} rows); use a new store")
-        with registered(con, fp_rows=rows_table):
-            clashes = con.execute(
-                "SELECT f.original_index, f.split, s.split FROM fp_rows f JOIN sources s"
-                " ON s.dataset = ? AND s.original_index = f.original_index"
-                " WHERE f.split IS NOT NULL AND s.split IS NOT NULL AND f.split <> s.split"
-                " ORDER BY f.original_index LIMIT 1", [dataset]).fetchall()
-            if clashes:
-                bad = clashes[0]
-                raise InputError(path, f"Usage {bad[1]!r} contradicts the FER-2013 face at row index "
-                                       f"{bad[0]} (split {bad[2]!r}): the files are not in the same "
-                                       f"order, so they cannot be joined", row=int(bad[0]) + 2)
-            con.execute(
-                "INSERT INTO sources (source_id, dataset, original_index, split, original_name)"
-                " SELECT ? + row_number() OVER (ORDER BY f.original_index) - 1, ?, f.original_index,"
-                "        f.split, f.original_name"
-                " FROM fp_rows f WHERE NOT EXISTS (SELECT 1 FROM sources s"
-                "   WHERE s.dataset = ? AND s.original_index = f.original_index)",
-                [_next_source_id(con), dataset, dataset])
+        _refuse_second_ferplus(con, path)
+        with registered(con, fp_rows=fp.rows_table()):
+            _refuse_other_order(con, path, dataset)
+            _add_vote_only_sources(con, dataset)
             ids = con.execute(
                 "SELECT s.source_id FROM fp_rows f JOIN sources s"
                 " ON s.dataset = ? AND s.original_index = f.original_index ORDER BY f.original_index",
                 [dataset]).fetchnumpy()["source_id"]
-        long = pa.table({
-            "source_id": pa.array(np.repeat(ids, len(categories)).astype(np.int32)),
-            "category": pa.array([FERPLUS_CATEGORIES[c] for c in categories] * n, pa.string()),
-            "n": pa.array(matrix.reshape(-1)),
-        })
-        with registered(con, fp_counts=long):
-            con.execute("INSERT INTO crowd_counts (crowd, source_id, category, n)"
-                        " SELECT 'ferplus', source_id, category, n FROM fp_counts")
-        return n
+        _insert_ferplus_counts(con, ids, fp.counts)
+        return len(fp.counts)
 
     return store.write_retrying(write)
+
+
+def read_ferplus(path: Path, progress: ProgressFn | None = None) -> FerplusRows:
+    """Every row of a FERPlus file, validated (an InputError names the first bad one)."""
+    header, rows = open_csv(path)
+    cols = require_columns(path, header, _FERPLUS_NEEDED)
+    width = len(header)
+    usages: list[str | None] = []
+    names: list[str | None] = []
+    counts: list[list[int]] = []
+    for row, fields in bar_rows(rows, path, progress):
+        if len(fields) != width:
+            raise InputError(path, f"expected {width} fields, got {len(fields)}", row)
+        counts.append([_vote_count(fields[cols[c]], c, path, row) for c in _FERPLUS_NEEDED[2:]])
+        usages.append(fields[cols["usage"]].strip() or None)
+        names.append(fields[cols["image name"]].strip() or None)
+    if not counts:
+        raise InputError(path, "no data rows after the header", row=2)
+    return FerplusRows(usages, names, np.asarray(counts, dtype=np.int32))
+
+
+def _vote_count(field: str, column: str, path: Path, row: int) -> int:
+    text = field.strip()
+    if not text.isdigit():
+        raise InputError(path, f"column {column}: {text!r} is not a vote count (a whole number >= 0)", row)
+    return int(text)
+
+
+def _refuse_second_ferplus(con, path: Path) -> None:
+    done = con.execute("SELECT count(*) FROM crowd_counts WHERE crowd = 'ferplus'").fetchall()[0][0]
+    if done:
+        raise InputError(path, f"the store already holds FERPlus counts ({done:,} rows); use a new store")
+
+
+def _refuse_other_order(con, path: Path, dataset: str) -> None:
+    """A Usage that contradicts the joined face's split: the files are not in the same order."""
+    clashes = con.execute(
+        "SELECT f.original_index, f.split, s.split FROM fp_rows f JOIN sources s"
+        " ON s.dataset = ? AND s.original_index = f.original_index"
+        " WHERE f.split IS NOT NULL AND s.split IS NOT NULL AND f.split <> s.split"
+        " ORDER BY f.original_index LIMIT 1", [dataset]).fetchall()
+    if clashes:
+        bad = clashes[0]
+        raise InputError(path, f"Usage {bad[1]!r} contradicts the FER-2013 face at row index "
+                               f"{bad[0]} (split {bad[2]!r}): the files are not in the same "
+                               f"order, so they cannot be joined", row=int(bad[0]) + 2)
+
+
+def _add_vote_only_sources(con, dataset: str) -> None:
+    """Sources without pixels or label for the rows no FER-2013 face matches (yet)."""
+    con.execute(
+        "INSERT INTO sources (source_id, dataset, original_index, split, original_name)"
+        " SELECT ? + row_number() OVER (ORDER BY f.original_index) - 1, ?, f.original_index,"
+        "        f.split, f.original_name"
+        " FROM fp_rows f WHERE NOT EXISTS (SELECT 1 FROM sources s"
+        "   WHERE s.dataset = ? AND s.original_index = f.original_index)",
+        [_next_source_id(con), dataset, dataset])
+
+
+def _insert_ferplus_counts(con, source_ids: np.ndarray, counts: np.ndarray) -> None:
+    """The (N, 10) counts as crowd_counts rows, the category named as FERPlus's column."""
+    k = len(FERPLUS_EMOTION_COLUMNS)
+    long = pa.table({
+        "source_id": pa.array(np.repeat(source_ids, k).astype(np.int32)),
+        "category": pa.array(list(FERPLUS_EMOTION_COLUMNS) * len(counts), pa.string()),
+        "n": pa.array(counts.reshape(-1)),
+    })
+    with registered(con, fp_counts=long):
+        con.execute("INSERT INTO crowd_counts (crowd, source_id, category, n)"
+                    " SELECT 'ferplus', source_id, category, n FROM fp_counts")
 
 
 def bar_rows(rows, path: Path, progress: ProgressFn | None):
@@ -373,5 +408,3 @@ def bar_rows(rows, path: Path, progress: ProgressFn | None):
             yield row, fields
             if row % 1024 == 0:
                 meter.update(min(row * 40, size) - meter.done)
-
-

@@ -22,6 +22,7 @@ import pandas as pd
 from disfer.emotions import FER2013_CODES
 from disfer.errors import ConfigError
 from disfer.progress import ProgressFn
+from disfer.runs import record_run
 from disfer.store import Store
 
 DEMO_DESCRIPTION = "demo data: synthetic faces and a simulated crowd"
@@ -183,8 +184,6 @@ def _mark_demo(store: Store, seed: int, result: DemoResult) -> None:
         for key, value in (("study_kind", "demo"), ("description", DEMO_DESCRIPTION),
                            ("demo", json.dumps({**config, **summary}))):
             con.execute("INSERT OR REPLACE INTO study_meta (key, value) VALUES (?, ?)", [key, value])
-        con.execute("INSERT INTO runs (kind, config, finished_at, status, result)"
-                    " VALUES ('demo', ?, current_timestamp, 'done', ?)",
-                    [json.dumps(config), json.dumps(summary)])
+        record_run(con, "demo", config, summary)
 
     store.write_retrying(write)

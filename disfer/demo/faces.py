@@ -202,128 +202,205 @@ def _curve(x0, y0, x1, y1, bend, n=12):
     return list(zip(xs, ys, strict=True))
 
 
+# Where the features sit, in 48-pixel units: the face's centre a little below the crop's, the eyes
+# above it. Everything else is placed relative to these and moved by the action units.
+_CX, _CY = SIZE / 2, SIZE / 2 + 1.5
+_EYE_Y = _CY - 5.0
+_LINE = cv2.LINE_AA
+
+
 def draw_face(identity: Identity, units: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A (48, 48) uint8 face of `identity` showing the action units `units`."""
+    """A (48, 48) uint8 face of `identity` showing the action units `units`.
+
+    Painted back to front on a 4x canvas; `rng` draws the background gradient first and the
+    sensor grain last (the order matters: the faces are deterministic from the seed).
+    """
     u = {name: float(units[i]) for i, name in enumerate(ACTION_UNITS)}
-    idt = identity
-    cx, cy = 24.0, 25.5
-    c = _Canvas(idt.background)
-    # A soft background gradient so the crop does not look pasted on a flat card.
+    c = _Canvas(identity.background)
+    _background_gradient(c, rng)
+    _hair_behind_and_neck(c, identity)
+    _face_oval(c, identity)
+    _hair_on_top(c, identity)
+    brows = _brow_geometry(u)
+    _brows(c, identity, u, brows)
+    _furrows(c, u, brows)
+    _eyes(c, identity, u, brows)
+    nose_y = _nose(c, identity, u)
+    mouth = _mouth_geometry(identity, u)
+    _mouth_inside(c, u, mouth)
+    _lips(c, identity, u, mouth)
+    _mouth_shadows(c, u, mouth, nose_y)
+    return _posed_48x48(c, identity, rng)
+
+
+def _background_gradient(c: _Canvas, rng: np.random.Generator) -> None:
+    """A soft background gradient so the crop does not look pasted on a flat card."""
     ramp = np.linspace(-1, 1, _CANVAS, dtype=np.float32)
     c.img += 18 * rng.uniform(-1, 1) * ramp[None, :] + 12 * rng.uniform(-1, 1) * ramp[:, None]
 
-    line = cv2.LINE_AA
-    # Hair behind the head (long hair falls beside the face), neck and shoulders below.
+
+def _hair_behind_and_neck(c: _Canvas, idt: Identity) -> None:
+    """Hair behind the head (long hair falls beside the face), neck and shoulders below."""
+    cx, cy = _CX, _CY
     if idt.hair_style == 1:
         m = c.mask()
-        cv2.ellipse(m, _pt(cx, cy - 2), _pt(idt.face_w + 5, idt.face_h + 8), 0, 0, 360, 255, -1, line, _SHIFT)
+        cv2.ellipse(m, _pt(cx, cy - 2), _pt(idt.face_w + 5, idt.face_h + 8), 0, 0, 360, 255, -1, _LINE, _SHIFT)
         c.paint(m, idt.hair, soften=0.6)
     m = c.mask()
-    cv2.rectangle(m, _pt(cx - idt.face_w * 0.55, cy + 10), _pt(cx + idt.face_w * 0.55, 60), 255, -1, line, _SHIFT)
+    cv2.rectangle(m, _pt(cx - idt.face_w * 0.55, cy + 10), _pt(cx + idt.face_w * 0.55, 60), 255, -1, _LINE,
+                  _SHIFT)
     c.paint(m, idt.skin * 0.8, soften=0.5)
 
-    # Face oval, shaded darker towards its rim and towards the side away from the light.
+
+def _face_oval(c: _Canvas, idt: Identity) -> None:
+    """Face oval, shaded darker towards its rim and towards the side away from the light."""
+    cx, cy = _CX, _CY
     face = c.mask()
-    cv2.ellipse(face, _pt(cx, cy), _pt(idt.face_w, idt.face_h), 0, 0, 360, 255, -1, line, _SHIFT)
+    cv2.ellipse(face, _pt(cx, cy), _pt(idt.face_w, idt.face_h), 0, 0, 360, 255, -1, _LINE, _SHIFT)
     c.paint(face, idt.skin, soften=0.4)
     inner = c.mask()
-    cv2.ellipse(inner, _pt(cx, cy - 1), _pt(idt.face_w * 0.72, idt.face_h * 0.75), 0, 0, 360, 255, -1, line, _SHIFT)
+    cv2.ellipse(inner, _pt(cx, cy - 1), _pt(idt.face_w * 0.72, idt.face_h * 0.75), 0, 0, 360, 255, -1, _LINE,
+                _SHIFT)
     rim = cv2.subtract(face, inner)
     c.shade(rim, 0.72, soften=2.5)
     side = c.mask()
     sx = cx - idt.light * idt.face_w * 0.9
-    cv2.ellipse(side, _pt(sx, cy), _pt(idt.face_w * 0.5, idt.face_h), 0, 0, 360, 255, -1, line, _SHIFT)
+    cv2.ellipse(side, _pt(sx, cy), _pt(idt.face_w * 0.5, idt.face_h), 0, 0, 360, 255, -1, _LINE, _SHIFT)
     c.shade(cv2.bitwise_and(side, face), 0.75, soften=3.0)
 
-    # Hair on top: the head's outline above a curved hairline (low for a fringe; none if bald).
-    if idt.hair_style != 3:
-        head = c.mask()
-        cv2.ellipse(head, _pt(cx, cy - 1), _pt(idt.face_w + 2.5, idt.face_h + 2.5), 0, 0, 360, 255, -1,
-                    line, _SHIFT)
-        hairline_y = cy - idt.face_h * (0.52 if idt.hair_style == 2 else 0.68)
-        above = c.mask()
-        reach = idt.face_w + 3
-        edge = _curve(cx - reach, hairline_y + 9, cx + reach, hairline_y + 9, 9.0)
-        cv2.fillPoly(above, [_pts([(cx - reach, -2)] + edge + [(cx + reach, -2)])], 255, line, _SHIFT)
-        c.paint(cv2.bitwise_and(head, above), idt.hair, soften=0.5)
 
-    eye_y = cy - 5.0
-    # Brows: outer end, inner end; raised, lowered, knitted (inner ends down and in) or tilted
-    # (inner ends up: sadness, fear).
+def _hair_on_top(c: _Canvas, idt: Identity) -> None:
+    """The head's outline above a curved hairline (low for a fringe; none if bald)."""
+    if idt.hair_style == 3:
+        return
+    cx, cy = _CX, _CY
+    head = c.mask()
+    cv2.ellipse(head, _pt(cx, cy - 1), _pt(idt.face_w + 2.5, idt.face_h + 2.5), 0, 0, 360, 255, -1,
+                _LINE, _SHIFT)
+    hairline_y = cy - idt.face_h * (0.52 if idt.hair_style == 2 else 0.68)
+    above = c.mask()
+    reach = idt.face_w + 3
+    edge = _curve(cx - reach, hairline_y + 9, cx + reach, hairline_y + 9, 9.0)
+    cv2.fillPoly(above, [_pts([(cx - reach, -2)] + edge + [(cx + reach, -2)])], 255, _LINE, _SHIFT)
+    c.paint(cv2.bitwise_and(head, above), idt.hair, soften=0.5)
+
+
+@dataclass(frozen=True)
+class _BrowGeometry:
+    lift: float         # both brows up (+) or down (-)
+    inner_lift: float   # inner ends up (+: sadness, fear) or knitted down (-)
+    y: float            # height of the brows' line
+
+
+def _brow_geometry(u: dict[str, float]) -> _BrowGeometry:
     lift = 3.2 * u["brow_raise"] - 2.6 * u["brow_lower"]
     inner_lift = 2.8 * u["inner_brow_raise"] - 3.0 * u["brow_knit"]
-    brow_y = eye_y - 4.2 - lift
+    return _BrowGeometry(lift, inner_lift, _EYE_Y - 4.2 - lift)
+
+
+def _brows(c: _Canvas, idt: Identity, u: dict[str, float], brows: _BrowGeometry) -> None:
+    """Brows: outer end, inner end; raised, lowered, knitted (inner ends down and in) or tilted
+    (inner ends up: sadness, fear)."""
+    cx, brow_y = _CX, brows.y
     for side_sign in (-1, 1):
         ex = cx + side_sign * idt.eye_gap
         outer = (ex + side_sign * 4.6, brow_y + 0.6 + 0.6 * u["inner_brow_raise"])
         inner_x = cx + side_sign * (2.6 - 1.0 * u["brow_knit"])
-        inner = (inner_x, brow_y - inner_lift + 0.3)
+        inner = (inner_x, brow_y - brows.inner_lift + 0.3)
         pts = _curve(inner[0], inner[1], outer[0], outer[1], 0.6 + 0.5 * u["brow_raise"] - 0.4 * u["brow_knit"])
         m = c.mask()
-        cv2.polylines(m, [_pts(pts)], False, 255, int(idt.brow_thickness * _SCALE), line, _SHIFT)
+        cv2.polylines(m, [_pts(pts)], False, 255, int(idt.brow_thickness * _SCALE), _LINE, _SHIFT)
         c.paint(m, min(idt.hair, idt.skin * 0.55), alpha=0.9, soften=0.3)
 
-    # Furrows: horizontal forehead lines when brows rise, vertical ones between knitted brows.
+
+def _furrows(c: _Canvas, u: dict[str, float], brows: _BrowGeometry) -> None:
+    """Horizontal forehead lines when brows rise, vertical ones between knitted brows."""
+    cx, brow_y = _CX, brows.y
     if u["brow_raise"] + u["inner_brow_raise"] > 0.6:
         m = c.mask()
         for k in range(2):
             y = brow_y - 3.0 - 1.8 * k
-            cv2.polylines(m, [_pts(_curve(cx - 6, y + 0.5, cx + 6, y + 0.5, 0.5))], False, 255, _SCALE, line, _SHIFT)
+            cv2.polylines(m, [_pts(_curve(cx - 6, y + 0.5, cx + 6, y + 0.5, 0.5))], False, 255, _SCALE, _LINE,
+                          _SHIFT)
         c.shade(m, 1 - 0.2 * min(u["brow_raise"] + u["inner_brow_raise"], 1.0), soften=0.3)
     if u["brow_knit"] > 0.3:
         m = c.mask()
         for s in (-1, 1):
-            cv2.line(m, _pt(cx + s * 0.9, brow_y - inner_lift - 1.0), _pt(cx + s * 0.7, brow_y + 1.8), 255,
-                     _SCALE, line, _SHIFT)
+            cv2.line(m, _pt(cx + s * 0.9, brow_y - brows.inner_lift - 1.0), _pt(cx + s * 0.7, brow_y + 1.8), 255,
+                     _SCALE, _LINE, _SHIFT)
         c.shade(m, 1 - 0.35 * u["brow_knit"], soften=0.3)
 
-    # Eye sockets in shadow, then the eyes: their height follows eye_open (squint .. wide).
+
+def _eyes(c: _Canvas, idt: Identity, u: dict[str, float], brows: _BrowGeometry) -> None:
+    """Eye sockets in shadow, then the eyes: their height follows eye_open (squint .. wide)."""
+    cx, eye_y = _CX, _EYE_Y
     opening = float(np.clip(1.45 + 1.15 * u["eye_open"], 0.35, 3.0))
     for side_sign in (-1, 1):
         ex = cx + side_sign * idt.eye_gap
         m = c.mask()
         # Lowered brows deepen the socket's shadow (the glare of anger), raised ones open it up.
-        cv2.ellipse(m, _pt(ex, eye_y - 0.8 - 0.4 * lift), _pt(4.8, 3.4), 0, 0, 360, 255, -1, line, _SHIFT)
+        cv2.ellipse(m, _pt(ex, eye_y - 0.8 - 0.4 * brows.lift), _pt(4.8, 3.4), 0, 0, 360, 255, -1, _LINE, _SHIFT)
         c.shade(m, 0.74 - 0.24 * u["brow_lower"] + 0.08 * u["brow_raise"], soften=1.2)
         m = c.mask()
-        cv2.ellipse(m, _pt(ex, eye_y), _pt(3.4, opening), 0, 0, 360, 255, -1, line, _SHIFT)
+        cv2.ellipse(m, _pt(ex, eye_y), _pt(3.4, opening), 0, 0, 360, 255, -1, _LINE, _SHIFT)
         c.paint(m, min(idt.skin + 40, 235), alpha=0.8, soften=0.15)
         iris = c.mask()
-        cv2.circle(iris, _pt(ex, eye_y), int(min(1.7, opening + 0.2) * _SCALE * (1 << _SHIFT)), 255, -1, line, _SHIFT)
+        cv2.circle(iris, _pt(ex, eye_y), int(min(1.7, opening + 0.2) * _SCALE * (1 << _SHIFT)), 255, -1, _LINE,
+                   _SHIFT)
         c.paint(cv2.bitwise_and(iris, m), 25, alpha=0.95)
         lid = c.mask()
-        cv2.ellipse(lid, _pt(ex, eye_y), _pt(3.6, opening), 0, 180, 360, 255, _SCALE, line, _SHIFT)
+        cv2.ellipse(lid, _pt(ex, eye_y), _pt(3.6, opening), 0, 180, 360, 255, _SCALE, _LINE, _SHIFT)
         c.paint(lid, 20, alpha=0.8, soften=0.2)
         if u["eye_open"] < -0.2:   # cheek raise: a lower-lid crease under squinting eyes
             m = c.mask()
-            cv2.ellipse(m, _pt(ex, eye_y + opening + 0.8), _pt(3.2, 1.0), 0, 20, 160, 255, _SCALE, line, _SHIFT)
+            cv2.ellipse(m, _pt(ex, eye_y + opening + 0.8), _pt(3.2, 1.0), 0, 20, 160, 255, _SCALE, _LINE, _SHIFT)
             c.shade(m, 0.8, soften=0.3)
 
-    # Nose: a shaded side, nostrils (raised and flared by the wrinkle), bridge creases.
+
+def _nose(c: _Canvas, idt: Identity, u: dict[str, float]) -> float:
+    """A shaded side, nostrils (raised and flared by the wrinkle), bridge creases; returns the
+    nostrils' height."""
+    cx, cy, eye_y = _CX, _CY, _EYE_Y
     nose_y = cy + 5.0 - 0.8 * u["nose_wrinkle"]
     m = c.mask()
     nx = cx - idt.light * 1.5
-    cv2.line(m, _pt(nx, eye_y + 1), _pt(nx - idt.light * 0.5, nose_y - 1), 255, int(1.6 * _SCALE), line, _SHIFT)
+    cv2.line(m, _pt(nx, eye_y + 1), _pt(nx - idt.light * 0.5, nose_y - 1), 255, int(1.6 * _SCALE), _LINE, _SHIFT)
     c.shade(m, 0.8, soften=0.7)
     m = c.mask()
-    cv2.ellipse(m, _pt(cx, nose_y + 0.3), _pt(3.0 + 0.8 * u["nose_wrinkle"], 1.2), 0, 0, 180, 255, -1, line, _SHIFT)
+    cv2.ellipse(m, _pt(cx, nose_y + 0.3), _pt(3.0 + 0.8 * u["nose_wrinkle"], 1.2), 0, 0, 180, 255, -1, _LINE,
+                _SHIFT)
     c.shade(m, 0.75, soften=0.5)
     for s in (-1, 1):
         m = c.mask()
         cv2.ellipse(m, _pt(cx + s * 1.4, nose_y), _pt(0.9 + 0.3 * u["nose_wrinkle"], 0.55), 0, 0, 360, 255, -1,
-                    line, _SHIFT)
+                    _LINE, _SHIFT)
         c.paint(m, idt.skin * 0.3, alpha=0.9, soften=0.2)
     if u["nose_wrinkle"] > 0.2:   # creases slanting down from the bridge on both sides of the nose
         m = c.mask()
         for s in (-1, 1):
             for k in range(2):
                 y = eye_y + 1.0 + 1.4 * k
-                cv2.line(m, _pt(cx + s * 0.8, y), _pt(cx + s * 2.6, y + 1.6), 255, _SCALE, line, _SHIFT)
+                cv2.line(m, _pt(cx + s * 0.8, y), _pt(cx + s * 2.6, y + 1.6), 255, _SCALE, _LINE, _SHIFT)
         c.shade(m, 1 - 0.45 * u["nose_wrinkle"], soften=0.3)
+    return nose_y
 
-    # Mouth: corners pulled up (smile), down (frown) or sideways (stretch); the upper lip rises,
-    # the jaw drops; an open mouth is dark inside, with teeth showing under a raised lip or smile.
-    mouth_y = cy + 11.5 + 0.6 * u["mouth_open"]
+
+@dataclass(frozen=True)
+class _MouthGeometry:
+    half: float        # half-width, corner to corner
+    corner_y: float
+    gap: float         # how far the lips part
+    upper_y: float
+    lower_y: float
+    top: list          # the upper lip's curve, left to right
+    bottom: list       # the lower lip's curve, right to left
+
+
+def _mouth_geometry(idt: Identity, u: dict[str, float]) -> _MouthGeometry:
+    """Corners pulled up (smile), down (frown) or sideways (stretch); the upper lip rises, the
+    jaw drops."""
+    cx = _CX
+    mouth_y = _CY + 11.5 + 0.6 * u["mouth_open"]
     half = idt.lip_width * (1 + 0.3 * u["lip_corner_pull"] + 0.4 * u["lip_stretch"] - 0.2 * u["lip_press"]
                             - 0.3 * u["mouth_open"] * (1 - u["lip_corner_pull"]))
     corner_y = mouth_y - 3.4 * u["lip_corner_pull"] + 3.0 * u["lip_corner_depress"]
@@ -333,33 +410,49 @@ def draw_face(identity: Identity, units: np.ndarray, rng: np.random.Generator) -
     lower_y = mouth_y + 0.6 + 0.7 * gap + 0.5 * smile
     top = _curve(cx - half, corner_y, cx + half, corner_y, corner_y - upper_y)
     bottom = _curve(cx + half, corner_y, cx - half, corner_y, corner_y - lower_y)
-    if gap > 0.8:
-        m = c.mask()
-        cv2.fillPoly(m, [_pts(top + bottom)], 255, line, _SHIFT)
-        c.paint(m, 18, alpha=0.95, soften=0.2)
-        if u["lip_corner_pull"] + u["upper_lip_raise"] + 0.5 * u["brow_lower"] > 0.6:
-            teeth = c.mask()
-            cv2.fillPoly(teeth, [_pts(top + bottom)], 255, line, _SHIFT)
-            cut = c.mask()
-            cv2.rectangle(cut, _pt(0, upper_y + min(1.6, 0.45 * gap) + 0.6), _pt(48, 48), 255, -1, line, _SHIFT)
-            c.paint(cv2.subtract(teeth, cut), 215, alpha=0.9, soften=0.2)
+    return _MouthGeometry(half, corner_y, gap, upper_y, lower_y, top, bottom)
+
+
+def _mouth_inside(c: _Canvas, u: dict[str, float], mouth: _MouthGeometry) -> None:
+    """An open mouth is dark inside, with teeth showing under a raised lip or a smile."""
+    if mouth.gap <= 0.8:
+        return
+    m = c.mask()
+    cv2.fillPoly(m, [_pts(mouth.top + mouth.bottom)], 255, _LINE, _SHIFT)
+    c.paint(m, 18, alpha=0.95, soften=0.2)
+    if u["lip_corner_pull"] + u["upper_lip_raise"] + 0.5 * u["brow_lower"] > 0.6:
+        teeth = c.mask()
+        cv2.fillPoly(teeth, [_pts(mouth.top + mouth.bottom)], 255, _LINE, _SHIFT)
+        cut = c.mask()
+        cv2.rectangle(cut, _pt(0, mouth.upper_y + min(1.6, 0.45 * mouth.gap) + 0.6), _pt(SIZE, SIZE), 255, -1,
+                      _LINE, _SHIFT)
+        c.paint(cv2.subtract(teeth, cut), 215, alpha=0.9, soften=0.2)
+
+
+def _lips(c: _Canvas, idt: Identity, u: dict[str, float], mouth: _MouthGeometry) -> None:
     lips = c.mask()
     thickness = int(max(1.0, 1.7 - 0.8 * u["lip_press"]) * _SCALE)
-    cv2.polylines(lips, [_pts(top)], False, 255, thickness, line, _SHIFT)
-    cv2.polylines(lips, [_pts(bottom)], False, 255, thickness, line, _SHIFT)
+    cv2.polylines(lips, [_pts(mouth.top)], False, 255, thickness, _LINE, _SHIFT)
+    cv2.polylines(lips, [_pts(mouth.bottom)], False, 255, thickness, _LINE, _SHIFT)
     c.paint(lips, idt.skin * (0.45 - 0.15 * u["lip_press"]), alpha=0.9, soften=0.25)
-    # Shadow under the lower lip and folds beside the mouth (deepened by smile and lip raise).
+
+
+def _mouth_shadows(c: _Canvas, u: dict[str, float], mouth: _MouthGeometry, nose_y: float) -> None:
+    """Shadow under the lower lip and folds beside the mouth (deepened by smile and lip raise)."""
+    cx, half = _CX, mouth.half
     m = c.mask()
-    cv2.ellipse(m, _pt(cx, lower_y + 2.2), _pt(half * 0.55, 0.9), 0, 0, 360, 255, -1, line, _SHIFT)
+    cv2.ellipse(m, _pt(cx, mouth.lower_y + 2.2), _pt(half * 0.55, 0.9), 0, 0, 360, 255, -1, _LINE, _SHIFT)
     c.shade(m, 0.8, soften=0.6)
     fold = 0.2 + 0.6 * max(u["lip_corner_pull"], u["upper_lip_raise"])
     m = c.mask()
     for s in (-1, 1):
-        pts = _curve(cx + s * 3.2, nose_y + 0.5, cx + s * (half + 1.6), corner_y + 2.5, s * -0.4)
-        cv2.polylines(m, [_pts(pts)], False, 255, _SCALE, line, _SHIFT)
+        pts = _curve(cx + s * 3.2, nose_y + 0.5, cx + s * (half + 1.6), mouth.corner_y + 2.5, s * -0.4)
+        cv2.polylines(m, [_pts(pts)], False, 255, _SCALE, _LINE, _SHIFT)
     c.shade(m, 1 - 0.35 * fold, soften=0.5)
 
-    # Pose (shift, tilt, zoom), then down to 48x48 the way FER-2013's crops were made.
+
+def _posed_48x48(c: _Canvas, idt: Identity, rng: np.random.Generator) -> np.ndarray:
+    """Pose (shift, tilt, zoom), then down to 48x48 the way FER-2013's crops were made."""
     matrix = cv2.getRotationMatrix2D((_CANVAS / 2, _CANVAS / 2), idt.angle, idt.zoom)
     matrix[:, 2] += (idt.dx * _SCALE, idt.dy * _SCALE)
     img = cv2.warpAffine(c.img, matrix, (_CANVAS, _CANVAS), flags=cv2.INTER_LINEAR,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -24,6 +25,7 @@ from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS, VAL_FRACTION
 from disfer.finetune.targets import check_scheme
 from disfer.finetune.train import TrainConfig, train
 from disfer.progress import ProgressFn
+from disfer.runs import finish_run, start_run
 from disfer.store import Store
 
 PROTOCOLS = ("paper", "curated")
@@ -82,88 +84,118 @@ def finetune(store: Store, model_id: str, protocol: str = "paper", distortion: s
     `on_epoch(row)` receives each training-curve row (epoch, train/val loss and accuracy) as it
     is made, for a live chart. `progress(fraction, text)` follows the batches.
     """
-    from disfer.finetune.pools import curated_pool, paper_pool
     from disfer.models import load_model
-    from disfer.models import weights as W
 
     distortion, targets = _check(protocol, distortion, targets, epochs, lr, batches, per_class)
     model = load_model(model_id, device=device, store=store)   # unknown model, missing GPU
-    if protocol == "paper":
-        pool = paper_pool(store, distortion, seed=seed, val_fraction=val_fraction, augment=augment)
-    else:
-        from disfer.ledger import current_ground_truth
-
-        pool = curated_pool(store, current_ground_truth(store), distortion, seed=seed,
-                            val_fraction=val_fraction, augment=augment)
-    _ = model.network   # weights present and readable, before any training
+    pool = _pool(store, protocol, distortion, seed, val_fraction, augment)
+    model.load()   # weights present and readable, before any training
     variant = variant_id(model_id, protocol, distortion, targets if protocol == "curated" else None,
                          augment, seed)
-    augment_with = ((distortion,) if distortion else tuple(d for d in DISTORTIONS if d != "original")
-                    ) if augment else ()
     config = TrainConfig(scheme=targets, epochs=epochs, lr=lr, batches=batches, per_class=per_class,
-                         seed=seed, augment_with=augment_with)
-    settings = {
-        "protocol": protocol, "parent": model_id, "distortion": distortion, "targets": targets,
-        "augment": augment, "augment_with": list(augment_with), "epochs": epochs, "seed": seed,
-        "lr": lr, "optimizer": "Adam", "batches_per_epoch": batches,
-        "images_per_emotion_per_batch": per_class, "batch_size": None, "val_fraction": val_fraction,
-        "device": str(model.device), "torch": torch.__version__, "python": platform.python_version(),
-    }
-    run_id = _start_run(store, {**settings, "variant": variant})
-    try:
-        result = train(model, pool.train, pool.val, config, progress=progress, on_epoch=on_epoch)
-        network = model.network
-        network.load_state_dict(result.state)   # the parent object is ours alone; reuse its network
-        path = W.save_safetensors(network, weights_file(store, variant))
-        fingerprint = W.fingerprint(path)
-        best = result.curve[result.best_epoch]
-        settings["batch_size"] = 7 * per_class if protocol == "paper" else None
-        full = {**settings, "split": pool.summary, "curve": result.curve, "best_epoch": result.best_epoch,
-                "best_val_accuracy": best["val_accuracy"], "parent_val_accuracy": result.curve[0]["val_accuracy"],
-                "seconds": round(result.seconds, 3)}
-        _register(store, run_id, variant, model, fingerprint, full, path)
-    except BaseException as err:
-        _fail_run(store, run_id, err)
-        raise
+                         seed=seed, augment_with=_augment_with(distortion) if augment else ())
+    settings = _settings(model, protocol, distortion, augment, config, val_fraction)
+    with _tracked_run(store, {**settings, "variant": variant}) as run_id:
+        result = _train(model, pool, config, progress, on_epoch)
+        path = _save(store, variant, model.network)
+        _register(store, run_id, variant, model, path, _full_config(settings, pool, result))
     if predict:
-        from disfer.models.predict import predict_store
-
-        # The parent too (cached by its fingerprint), so the analyses can compare the two.
-        predict_store(store, model_id, device=device)
-        predict_store(store, variant, device=device, progress=progress)
+        _predict(store, model_id, variant, device, progress)
     return variant
 
 
-def _start_run(store: Store, config: dict) -> int:
+def _pool(store: Store, protocol: str, distortion: str | None, seed: int, val_fraction: float,
+          augment: bool):
+    """The train/validation pool of the protocol (see `pools`)."""
+    from disfer.finetune.pools import curated_pool, paper_pool
+
+    if protocol == "paper":
+        return paper_pool(store, distortion, seed=seed, val_fraction=val_fraction, augment=augment)
+    from disfer.ledger import current_ground_truth
+
+    return curated_pool(store, current_ground_truth(store), distortion, seed=seed,
+                        val_fraction=val_fraction, augment=augment)
+
+
+def _augment_with(distortion: str | None) -> tuple[str, ...]:
+    """The distortions augmentation draws from: the one trained on, or all of them."""
+    return (distortion,) if distortion else tuple(d for d in DISTORTIONS if d != "original")
+
+
+def _settings(model, protocol: str, distortion: str | None, augment: bool, config: TrainConfig,
+              val_fraction: float) -> dict:
+    """The run's configuration as recorded in `runs` (and, completed, in `models`)."""
+    return {
+        "protocol": protocol, "parent": model.model_id, "distortion": distortion, "targets": config.scheme,
+        "augment": augment, "augment_with": list(config.augment_with),
+        "epochs": config.epochs, "seed": config.seed, "lr": config.lr, "optimizer": "Adam",
+        "batches_per_epoch": config.batches, "images_per_emotion_per_batch": config.per_class,
+        "batch_size": None, "val_fraction": val_fraction, "device": str(model.device),
+        "torch": torch.__version__, "python": platform.python_version(),
+    }
+
+
+def _train(model, pool, config: TrainConfig, progress: ProgressFn | None,
+           on_epoch: Callable[[dict], None] | None):
+    """Train, then put the best epoch's weights in the model's network (the parent object is ours
+    alone, so its network is reused)."""
+    result = train(model, pool.train, pool.val, config, progress=progress, on_epoch=on_epoch)
+    model.network.load_state_dict(result.state)
+    return result
+
+
+def _save(store: Store, variant: str, network) -> Path:
+    from disfer.models import weights as W
+
+    return W.save_safetensors(network, weights_file(store, variant))
+
+
+def _full_config(settings: dict, pool, result) -> dict:
+    """The settings completed with what the run found: split, curve, best epoch, time."""
+    best = result.curve[result.best_epoch]
+    paper = settings["protocol"] == "paper"
+    batch_size = 7 * settings["images_per_emotion_per_batch"] if paper else None
+    return {**settings, "batch_size": batch_size, "split": pool.summary, "curve": result.curve,
+            "best_epoch": result.best_epoch, "best_val_accuracy": best["val_accuracy"],
+            "parent_val_accuracy": result.curve[0]["val_accuracy"], "seconds": round(result.seconds, 3)}
+
+
+@contextmanager
+def _tracked_run(store: Store, config: dict) -> Iterator[int]:
+    """A 'finetune' row in `runs` for the block; marked failed if the block raises."""
     with store.write() as con:
-        return int(con.execute("INSERT INTO runs (kind, config) VALUES ('finetune', ?) RETURNING run_id",
-                               [json.dumps(config)]).fetchone()[0])
-
-
-def _fail_run(store: Store, run_id: int, err: BaseException) -> None:
+        run_id = start_run(con, "finetune", config)
     try:
-        with store.write() as con:
-            con.execute("UPDATE runs SET status = 'failed', finished_at = current_timestamp, result = ? "
-                        "WHERE run_id = ?", [json.dumps({"error": str(err)[:500]}), run_id])
-    except DisferError:
-        pass
+        yield run_id
+    except BaseException as err:
+        try:
+            with store.write() as con:
+                finish_run(con, run_id, "failed", {"error": str(err)[:500]})
+        except DisferError:
+            pass   # the store itself failed; the original error is the one to report
+        raise
 
 
-def _register(store: Store, run_id: int, variant: str, model, fingerprint: str, config: dict,
-              path: Path) -> None:
+def _register(store: Store, run_id: int, variant: str, model, path: Path, config: dict) -> None:
     """The variant's row (replacing an earlier run's) and the finished run, in one transaction."""
-    rel = str(path.relative_to(Path(store.path).parent))
+    from disfer.models import register_model
+
+    trained = type(model)(variant, path, model.device)   # the variant's adapter: its file, its id
     summary = {"variant": variant, "best_epoch": config["best_epoch"],
                "best_val_accuracy": config["best_val_accuracy"], "seconds": config["seconds"]}
     with store.write() as con:
-        con.execute(
-            "INSERT INTO models (model_id, family, parent_id, fingerprint, config, weights_path) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model_id) DO UPDATE SET family = excluded.family, "
-            "parent_id = excluded.parent_id, fingerprint = excluded.fingerprint, "
-            "config = excluded.config, weights_path = excluded.weights_path",
-            [variant, model.family, model.model_id, fingerprint, json.dumps(config), rel])
-        con.execute("UPDATE runs SET status = 'done', finished_at = current_timestamp, result = ? "
-                    "WHERE run_id = ?", [json.dumps(summary), run_id])
+        # Relative to the store, so the store and its models/ folder can move together.
+        register_model(con, trained, config, parent_id=model.model_id,
+                       weights_path=str(path.relative_to(Path(store.path).parent)))
+        finish_run(con, run_id, "done", summary)
+
+
+def _predict(store: Store, parent: str, variant: str, device: str, progress: ProgressFn | None) -> None:
+    from disfer.models.predict import predict_store
+
+    # The parent too (cached by its fingerprint), so the analyses can compare the two.
+    predict_store(store, parent, device=device)
+    predict_store(store, variant, device=device, progress=progress)
 
 
 def variant_config(store: Store, variant: str) -> dict:

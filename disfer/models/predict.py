@@ -9,7 +9,6 @@ interrupted run keeps every finished batch and resumes where it stopped.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -22,6 +21,7 @@ from disfer.errors import StoreError
 from disfer.images import N_PIXELS, SIZE
 from disfer.models import load_model, register_model
 from disfer.progress import Progress, ProgressFn
+from disfer.runs import record_run
 
 # Compiling the mini-Xception costs ~10-30 s the first time (seconds once cached); below this
 # many images eager inference finishes sooner.
@@ -151,11 +151,9 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
         bar.update(pending.result())
     seconds = time.perf_counter() - started
     with store.write() as con:
-        con.execute("INSERT INTO runs (kind, config, finished_at, status, result) "
-                    "VALUES ('predict', ?, current_timestamp, 'done', ?)",
-                    [json.dumps({"model_id": model_id, "device": str(model.device), "batch": batch,
-                                 "compiled": bool(compile), "fingerprint": fingerprint}),
-                     json.dumps({"n": len(ids), "seconds": round(seconds, 3),
-                                 "compile_seconds": round(compile_seconds, 3),
-                                 "images_per_s": round(len(ids) / max(seconds, 1e-9), 1)})])
+        record_run(con, "predict",
+                   {"model_id": model_id, "device": str(model.device), "batch": batch,
+                    "compiled": bool(compile), "fingerprint": fingerprint},
+                   {"n": len(ids), "seconds": round(seconds, 3), "compile_seconds": round(compile_seconds, 3),
+                    "images_per_s": round(len(ids) / max(seconds, 1e-9), 1)})
     return len(ids)

@@ -113,19 +113,32 @@ def load_model(model_id: str, device: str = "auto", store=None,
     return model
 
 
+# The one upsert of the models table, with two conflict rules. A call with a `config` (a finished
+# fine-tune) defines the model: it replaces family, parent, configuration and weights path, so a
+# re-run of the same variant id is described by its new training, not by the old one. A call
+# without (predict's refresh before it stores predictions) knows nothing of how the model was
+# made: the row keeps its definition; only the fingerprint follows the file actually used, and so
+# does the weights path of a built-in model (a variant keeps the path it was registered with,
+# which may be relative to the store).
+_UPSERT_MODEL = ("INSERT INTO models (model_id, family, parent_id, fingerprint, config, weights_path) "
+                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model_id) DO UPDATE SET ")
+_DEFINE_MODEL_SQL = _UPSERT_MODEL + (
+    "family = excluded.family, parent_id = excluded.parent_id, fingerprint = excluded.fingerprint, "
+    "config = excluded.config, weights_path = excluded.weights_path")
+_REFRESH_MODEL_SQL = _UPSERT_MODEL + (
+    "fingerprint = excluded.fingerprint, weights_path = CASE WHEN models.parent_id IS NULL "
+    "THEN excluded.weights_path ELSE models.weights_path END")
+
+
 def register_model(con, model: FERModel, config: dict | None = None,
-                   parent_id: str | None = None) -> None:
+                   parent_id: str | None = None, weights_path: str | None = None) -> None:
     """Insert or refresh `model`'s row in the models table (inside the caller's transaction).
 
-    An existing row keeps its family, parent and configuration; its fingerprint follows the file
-    actually used, and so does the weights path of a built-in model (a variant keeps the path it
-    was registered with, which may be relative to the store).
+    With `config` the row is (re)defined, without it an existing row is only refreshed (see the
+    conflict rule above). `weights_path`: the path to record where it is not the adapter's file as
+    given (a fine-tune records its file relative to the store); the fingerprint is the file's.
     """
-    con.execute(
-        "INSERT INTO models (model_id, family, parent_id, fingerprint, config, weights_path) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model_id) DO UPDATE SET "
-        "fingerprint = excluded.fingerprint, weights_path = CASE WHEN models.parent_id IS NULL "
-        "THEN excluded.weights_path ELSE models.weights_path END",
-        [model.model_id, model.family, parent_id or getattr(model, "parent_id", None),
-         model.fingerprint, json.dumps(config) if config is not None else None,
-         str(model.weights_path)])
+    con.execute(_DEFINE_MODEL_SQL if config is not None else _REFRESH_MODEL_SQL,
+                [model.model_id, model.family, parent_id or getattr(model, "parent_id", None),
+                 model.fingerprint, json.dumps(config) if config is not None else None,
+                 weights_path or str(model.weights_path)])

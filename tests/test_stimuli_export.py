@@ -1,0 +1,57 @@
+"""Stimuli for a crowd platform: PNGs and the manifest, written with the store closed."""
+
+from __future__ import annotations
+
+import csv
+from contextlib import contextmanager
+
+import cv2
+import numpy as np
+import pytest
+
+from disfer.data import stimuli_export
+from disfer.data.stimuli_export import MANIFEST_COLUMNS, export_stimuli
+from disfer.errors import ConfigError
+from disfer.images import from_blob
+
+
+def test_pngs_are_written_after_the_store_is_closed(built_study, tmp_path, monkeypatch):
+    open_now = []
+    real_read, real_png = built_study.read, stimuli_export._write_png
+
+    @contextmanager
+    def tracked_read():
+        with real_read() as con:
+            open_now.append(con)
+            try:
+                yield con
+            finally:
+                open_now.pop()
+
+    written = []
+
+    def png_with_store_closed(path, face):
+        assert not open_now, "a store connection is open while PNGs are written"
+        written.append(path.name)
+        real_png(path, face)
+
+    monkeypatch.setattr(built_study, "read", tracked_read)
+    monkeypatch.setattr(stimuli_export, "_write_png", png_with_store_closed)
+    manifest = export_stimuli(built_study, tmp_path / "out")
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == MANIFEST_COLUMNS
+    assert len(written) == len(rows) == 280
+    # Playlist order first (each playlist's positions in order), every PNG the stored face exactly.
+    assert [r["playlist"] for r in rows] == sorted((r["playlist"] for r in rows), key=int)
+    with built_study.read() as con:
+        stored = dict(con.execute("SELECT stimulus_id, pixels FROM stimuli").fetchall())
+    for r in rows[::37]:
+        png = cv2.imread(str(tmp_path / "out" / f"{r['stimulus_id']}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(png, from_blob(stored[r["stimulus_id"]]))
+
+
+def test_an_empty_store_writes_nothing(store, tmp_path):
+    with pytest.raises(ConfigError, match="no stimuli"):
+        export_stimuli(store, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
