@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from disfer.data.stimuli import stimulus_pixels as _stimulus_pixels
+from disfer.images import N_PIXELS, SIZE
 from disfer.store import Store, default_db_path
 
 DEMO_BANNER = "demo data: synthetic faces and a simulated crowd"
@@ -86,17 +89,47 @@ def change_counter(store: Store) -> int:
     return counter
 
 
+def function_key(fn: Callable) -> str:
+    """The cache key of a function: its importable name, 'module.qualname'.
+
+    Only functions of the disfer package whose name leads back to the function itself are taken:
+    under `streamlit run` every page's own functions live in `__main__`, so two pages' helpers of
+    one name would share a key, and each other's results. (Pages keep no helpers of their own: data
+    shaping lives in disfer/.) Anything else is refused with a TypeError.
+    """
+    module = getattr(fn, "__module__", None) or ""
+    qualname = getattr(fn, "__qualname__", None) or ""
+    name = f"{module}.{qualname}"
+    if module != "disfer" and not module.startswith("disfer."):
+        raise TypeError(f"{name} is not a function of the disfer package: the dashboard caches only "
+                        "disfer functions (put the computation in disfer/ and call it from the page)")
+    target: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    if target is not fn:
+        raise TypeError(f"{name} does not name {fn!r}: only functions reachable by their name are cached")
+    return name
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cached_call(_fn: Callable, fn_key: str, db_path: str, counter: int, args: tuple, kwargs: tuple) -> Any:
-    return _fn(Store(db_path), *args, **dict(kwargs))
+def _cached_call(_fn: Callable, fn_key: str, db_path: str, counter: int, with_study: bool, args: tuple,
+                 kwargs: tuple) -> Any:
+    kwargs = dict(kwargs)
+    if with_study:
+        kwargs["study"] = _study(db_path, counter, "original")
+    return _fn(Store(db_path), *args, **kwargs)
 
 
-def cached(fn: Callable, *args, **kwargs) -> Any:
-    """fn(store, *args, **kwargs), computed once per change of the store (its change counter)."""
+def cached(fn: Callable, *args, with_study: bool = False, **kwargs) -> Any:
+    """fn(store, *args, **kwargs) of a disfer function, computed once per change of the store.
+
+    with_study: also pass the store's shared Study (original labels) as `study=`, for functions that
+    take one in place of loading it (the review queue, the gallery).
+    """
     store = get_store()
     counter = change_counter(store)
-    return _cached_call(fn, f"{fn.__module__}.{fn.__qualname__}", str(store.path), counter,
-                        args, tuple(sorted(kwargs.items())))
+    return _cached_call(fn, function_key(fn), str(store.path), counter, with_study, args,
+                        tuple(sorted(kwargs.items())))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -114,11 +147,6 @@ def _analysed_call(_fn: Callable, fn_key: str, db_path: str, counter: int, label
     return _fn(_study(db_path, counter, label_kind), *args, **dict(kwargs))
 
 
-def study_for(store: Store, label_kind: str = "original"):
-    """The store's Study (shared, loaded once per store change), for functions run under `cached`."""
-    return _study(str(store.path), change_counter(store), label_kind)
-
-
 def analysed(fn: Callable, *args, label_kind: str = "original", **kwargs) -> Any:
     """fn(study, *args, **kwargs) of an analysis function, computed once per change of the store.
 
@@ -126,8 +154,8 @@ def analysed(fn: Callable, *args, label_kind: str = "original", **kwargs) -> Any
     """
     store = get_store()
     counter = change_counter(store)
-    return _analysed_call(fn, f"{fn.__module__}.{fn.__qualname__}", str(store.path), counter,
-                          label_kind, args, tuple(sorted(kwargs.items())))
+    return _analysed_call(fn, function_key(fn), str(store.path), counter, label_kind, args,
+                          tuple(sorted(kwargs.items())))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -145,12 +173,11 @@ def study_report(label_kind: str = "original") -> dict:
 
 # -- the frame every page shares ------------------------------------------------------------------
 def page_header(title: str, caption: str | None = None) -> dict:
-    """Title, demo banner and the study's counts (disfer.analysis overview, plus `predictions`)."""
+    """Title, demo banner and the study's counts (disfer.analysis overview)."""
     from disfer.analysis import overview
 
     st.title(title)
-    facts = dict(cached(overview))
-    facts["predictions"] = sum(m["predictions"] for m in facts["models"])
+    facts = cached(overview)
     if facts["study_kind"] == "demo":
         st.warning(DEMO_BANNER, icon=":material/science:")
     if caption:
@@ -181,12 +208,6 @@ def require(facts: dict, *needs: str) -> None:
         empty_state("Neither crowd votes nor model predictions in this store yet.",
                     "Import votes with `disfer votes import votes.csv` or run "
                     "`disfer predict --model minixception`.")
-
-
-def condition_names(study) -> tuple[list[str], list[tuple[str, int]]]:
-    """Display names ('original', 'gaussian_blur 2', ...) and (distortion, level) keys of a study."""
-    keys = [(str(d), int(lvl)) for d, lvl in study.conditions.itertuples(index=False)]
-    return ["original" if d == "original" else f"{d} {lvl}" for d, lvl in keys], keys
 
 
 # -- export buttons -------------------------------------------------------------------------------
@@ -221,8 +242,7 @@ def show_figure(name: str, builder: Callable, *args, key: str | None = None, **k
 
     The chart's spec is cached on the inputs, so a page re-run pays nothing for unchanged charts.
     """
-    spec = _figure_spec(builder, f"{builder.__module__}.{builder.__qualname__}", args,
-                        tuple(sorted(kwargs.items())))
+    spec = _figure_spec(builder, function_key(builder), args, tuple(sorted(kwargs.items())))
     _draw(spec, name, key)
 
 
@@ -246,42 +266,25 @@ def show_table(table: pd.DataFrame, name: str, key: str | None = None, **kwargs)
 
 
 # -- faces ----------------------------------------------------------------------------------------
-def _stimulus_pixels(store: Store, stimulus_ids: tuple[str, ...]) -> dict[str, bytes]:
-    with store.read() as con:
-        con.register("wanted", pd.DataFrame({"stimulus_id": list(stimulus_ids)}))
-        rows = con.execute("SELECT s.stimulus_id, s.pixels FROM stimuli s JOIN wanted USING (stimulus_id)"
-                           ).fetchall()
-    return {sid: bytes(px) for sid, px in rows}
-
-
 def stimulus_pixels(stimulus_ids) -> dict[str, bytes]:
-    """The stored 48x48 faces of some stimuli (only those asked for: a gallery page, not the study)."""
+    """The stored faces of some stimuli (only those asked for: a gallery page, not the study)."""
     return cached(_stimulus_pixels, tuple(stimulus_ids))
 
 
-def _playlist_of(store: Store) -> pd.DataFrame:
-    with store.read() as con:
-        return con.execute("SELECT stimulus_id, playlist_id FROM playlists").df()
-
-
-def playlists_of(store: Store) -> pd.DataFrame:
-    """stimulus_id -> playlist_id for stimuli placed in a playlist."""
-    return _playlist_of(store)
-
-
 # Grey with a dark cross: "no picture stored".
-_MISSING_FACE = np.full((48, 48), 200, np.uint8)
+_MISSING_FACE = np.full((SIZE, SIZE), 200, np.uint8)
 np.fill_diagonal(_MISSING_FACE, 90)
 np.fill_diagonal(np.fliplr(_MISSING_FACE), 90)
 
 
 def face_image(pixels: bytes | np.ndarray, scale: int = 3) -> np.ndarray:
-    """A stored 48x48 face, enlarged with hard pixel edges (browsers blur small images)."""
+    """A stored face (raw bytes or an array), enlarged with hard pixel edges (browsers blur small
+    images); a placeholder where the picture is missing or damaged."""
     face = np.frombuffer(pixels, dtype=np.uint8) if isinstance(pixels, bytes | bytearray) \
         else np.asarray(pixels, dtype=np.uint8)
-    if face.size != 48 * 48:
+    if face.size != N_PIXELS:
         face = _MISSING_FACE  # a vote-only or damaged stimulus: a placeholder, not a failed page
-    return np.repeat(np.repeat(face.reshape(48, 48), scale, axis=0), scale, axis=1)
+    return np.repeat(np.repeat(face.reshape(SIZE, SIZE), scale, axis=0), scale, axis=1)
 
 
 def saliency_image(face: np.ndarray, saliency: np.ndarray, scale: int = 5, alpha: float = 0.55) -> np.ndarray:

@@ -24,10 +24,4 @@ PAGES = [
 ]
 
 here = Path(__file__).parent
-pages = [st.Page(str(here / path), title=title, icon=icon)
-         for path, title, icon in PAGES if (here / path).exists()]
-if pages:
-    st.navigation(pages).run()
-else:
-    st.title("DisFER Studio")
-    st.info("No pages are installed.")
+st.navigation([st.Page(str(here / path), title=title, icon=icon) for path, title, icon in PAGES]).run()

@@ -1,17 +1,14 @@
 """Label audit: where the crowd's majority contradicts the FER-2013 label (the paper's Figure 6).
 
-Sources whose every version the majority gets wrong come first; then stimuli ranked by how strongly
-the majority disagrees. Each source links to the curation page.
+Sources whose every version the majority gets wrong come first, in the review ranking's order (the
+curation queue's); then stimuli ranked by how strongly the majority disagrees. Each source links to
+the curation page.
 """
-
-from pathlib import Path
 
 import streamlit as st
 
 from app_common import analysed, face_image, page_header, require, show_table, stimulus_pixels
 from disfer.analysis import label_audit
-
-CURATION = Path(__file__).with_name("curation.py")
 
 facts = page_header("Label audit")
 require(facts, "votes")
@@ -27,10 +24,10 @@ sources = audit.all_versions_misclassified
 cells = st.columns(2)
 cells[0].metric("Sources with all versions misclassified", f"{len(sources):,}")
 cells[1].metric("Stimuli whose majority contradicts the label", f"{len(audit.contradicted):,}")
-if not CURATION.exists():
-    st.caption("The curation page is not installed: sources cannot be opened for curation here.")
 
-st.subheader("All versions misclassified, strongest contradiction first")
+st.subheader("All versions misclassified, in review order")
+st.caption("The curation queue's order: sources with more voted versions first, then the strongest "
+           "contradiction (the majority's vote share above the label's, on average over the versions).")
 if sources.empty:
     st.info("No source has every version misclassified by the crowd's majority.")
 else:
@@ -45,9 +42,8 @@ else:
             majorities = ", ".join(row.majorities or [])
             st.caption(f"#{row.source_id}: labelled **{row.label}** ({row.label_share:.0%} of votes), "
                        f"crowd says {majorities}")
-            if CURATION.exists():
-                if st.button("Curate", key=f"curate-{row.source_id}"):
-                    curate(row.source_id)
+            if st.button("Curate", key=f"curate-{row.source_id}"):
+                curate(row.source_id)
     if len(sources) > len(shown):
         st.caption(f"{len(sources) - len(shown):,} more in the table below.")
     show_table(sources.assign(majorities=sources["majorities"].map(lambda m: ", ".join(m or []))),
@@ -62,8 +58,7 @@ else:
         "majority_share": st.column_config.ProgressColumn("majority share", min_value=0, max_value=1,
                                                           format="percent"),
         "label_share": st.column_config.NumberColumn("label share", format="percent")})
-    if CURATION.exists():
-        pick = st.selectbox("Open a source in curation", sorted(set(table["source_id"])), index=None,
-                            placeholder="source id")
-        if pick is not None and st.button("Curate this source"):
-            curate(pick)
+    pick = st.selectbox("Open a source in curation", sorted(set(table["source_id"])), index=None,
+                        placeholder="source id")
+    if pick is not None and st.button("Curate this source"):
+        curate(pick)

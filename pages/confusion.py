@@ -1,29 +1,21 @@
 """Confusion: who mistakes which emotion for which (Figure 3), how alike humans' and models' errors
 are (off-diagonal Pearson's r, Figure 5) and whether they fail on the same faces (Figure 4)."""
 
-import pandas as pd
 import streamlit as st
 
-from app_common import analysed, condition_names, page_header, require, show_figure, show_table, study_report
-from disfer.analysis import HUMANS, confusion_matrix, offdiag_pearson
+from app_common import analysed, page_header, require, show_figure, show_table, study_report
+from disfer.analysis import HUMANS, offdiag_pearson
+from disfer.analysis.by_condition import condition_names, confusion_matrices, error_grid
 from disfer.charts import confusion_heatmap, offdiag_points, offdiag_scatter, pair_grid
 
 facts = page_header("Confusion", "Rows are the dataset's label, columns the answer; each row sums to 1. "
                     "Humans: every vote pooled.")
 require(facts, "votes_or_predictions")
 
-
-def _confusion_matrices(study, distortion, level) -> dict:
-    """Every rater's confusion matrix in one condition; raters without a labelled trial left out."""
-    raters = ([HUMANS] if len(study.vote_stim) else []) + list(study.models)
-    out = {r: confusion_matrix(study, r, distortion, level) for r in raters}
-    return {r: m for r, m in out.items() if m.notna().any().any()}
-
-
 names, keys = analysed(condition_names)
 pick = st.selectbox("Condition", ["all conditions", *names])
 distortion, level = keys[names.index(pick)] if pick in names else (None, None)
-matrices = analysed(_confusion_matrices, distortion, level)
+matrices = analysed(confusion_matrices, distortion, level)
 if not matrices:
     st.info("No labelled trials in this condition.")
     st.stop()
@@ -51,16 +43,7 @@ with tab_offdiag:
         show_table(points, f"offdiag_{model}_{slug}")
 
 with tab_errors:
-    report = study_report()
-    grid = pd.DataFrame([
-        {"model": model, "condition": "original" if c["distortion"] == "original"
-         else f"{c['distortion']} {c['level']}", "error_correlation": c["offdiag_pearson_r_vs_humans"],
-         "error_consistency": c["error_consistency_vs_humans"], "n": c["n"]}
-        for model, section in report["models"].items() for c in section["per_condition"]],
-        columns=["model", "condition", "error_correlation", "error_consistency", "n"])
-    grid = grid.astype({"error_correlation": float, "error_consistency": float})
-    if not report["counts"]["votes"]:
-        grid = grid.iloc[0:0]
+    grid = error_grid(study_report())
     if grid.empty:
         st.info("Error correlation and consistency compare models with humans: they need votes and a model.")
     else:

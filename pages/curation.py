@@ -8,7 +8,6 @@ next source; P previous; Z undo my last decision. (C and R are Streamlit's own.)
 
 import os
 
-import pandas as pd
 import streamlit as st
 
 from app_common import (
@@ -22,8 +21,11 @@ from app_common import (
     show_table,
 )
 from disfer import curation, ledger
+from disfer.analysis import dawid_skene_labels
+from disfer.analysis.overview import ready_models
 from disfer.emotions import EMOTIONS
 from disfer.errors import DisferError
+from disfer.images import from_blob
 
 SHORTCUTS = ("1-7 toggle an emotion · A confirm the original label · X exclude · Ctrl+Enter save · "
              "S skip · P previous · Z undo my last decision")
@@ -46,7 +48,7 @@ emotion = cols[0].selectbox("Emotion", ["all", *EMOTIONS], help="original or cur
 status = cols[1].selectbox("Status", ["all", *ledger.VIEW_STATUSES])
 decided_by = cols[2].text_input("Decided by", help="only sources this curator has decided")
 mine_only = cols[3].checkbox("Not yet decided by me", value=False, disabled=not curator)
-queue = cached(curation.review_queue, emotion=None if emotion == "all" else emotion,
+queue = cached(curation.review_queue, with_study=True, emotion=None if emotion == "all" else emotion,
                status=None if status == "all" else status, curator=decided_by.strip() or None,
                unreviewed_by=curator if mine_only and curator else None)
 queue_ids = [int(s) for s in queue["source_id"]]
@@ -79,8 +81,9 @@ nav[1].button("Skip", on_click=go, args=(1,), shortcut="s", icon=":material/arro
               disabled=position >= len(queue_ids) - 1)
 state["jump_to"] = source_id  # follows Skip / Previous / the audit page's "Curate"
 nav[2].number_input("Open source id", min_value=1, step=1, key="jump_to", on_change=jump)
-nav[3].caption(f"Queue: {len(queue_ids):,} sources, ranked by the label audit (all versions "
-               "misclassified first, then contradiction strength, then low agreement). "
+nav[3].caption(f"Queue: {len(queue_ids):,} sources, in the label audit's review order (all versions "
+               "misclassified first, then most contradicted versions, contradiction strength, low "
+               "agreement). "
                + (f"This is #{position + 1}." if position >= 0 else "This source is not in the filtered queue."))
 
 try:
@@ -98,73 +101,44 @@ st.caption(f"{info['dataset']} row {info['original_index']} · {info['split'] or
 
 # -- the evidence: 10 versions, votes, consensus, models ----------------------------------------
 evidence = cached(curation.source_evidence, source_id)
-versions = evidence.versions
-consensus = pd.DataFrame()
-if facts["votes"]:
-    try:
-        from disfer.analysis import dawid_skene_labels
-
-        ds = analysed(dawid_skene_labels)
-        consensus = ds[ds["source_id"] == source_id].set_index("stimulus_id")
-    except Exception as err:  # noqa: BLE001 - the consensus is a help, not a requirement
-        st.caption(f"Consensus labels unavailable: {err}")
-
-
-def version_name(row) -> str:
-    return "original" if row.distortion == "original" else f"{row.distortion.replace('_', ' ')} {row.level}"
-
+summary = evidence.version_summary(analysed(dawid_skene_labels) if facts["votes"] else None)
 
 grid = st.columns(5)
-for i, row in enumerate(versions.itertuples(index=False)):
+for i, row in enumerate(summary.itertuples(index=False)):
     with grid[i % 5]:
         st.image(face_image(row.pixels, 2), width=96)
-        votes = {e: getattr(row, e) for e in EMOTIONS if getattr(row, e)}
-        top = ", ".join(f"{e} {n}" for e, n in sorted(votes.items(), key=lambda kv: -kv[1])[:3]) or "no votes"
-        line = f"**{version_name(row)}**: {top}"
-        if row.stimulus_id in consensus.index:
-            c = consensus.loc[row.stimulus_id]
-            line += f" · majority {c['majority']} · DS {c['dawid_skene']}"
+        line = f"**{row.version}**: {row.top_votes}"
+        if row.dawid_skene is not None:
+            line += f" · majority {row.majority} · DS {row.dawid_skene}"
         st.caption(line)
 
 left, right = st.columns(2)
 with left:
     st.markdown("**All versions together**")
-    pooled = evidence.pooled_votes
-    st.bar_chart(pooled.rename("votes"), height=220)
-    table = versions.assign(version=[version_name(r) for r in versions.itertuples(index=False)])
-    st.dataframe(table[["version", "n_votes", *EMOTIONS]], hide_index=True)
+    st.bar_chart(evidence.pooled_votes.rename("votes"), height=220)
+    st.dataframe(evidence.vote_table(), hide_index=True)
 with right:
     st.markdown("**Models' predictions**")
-    preds = evidence.predictions
-    if preds.empty:
+    if evidence.predictions.empty:
         st.caption("No model predictions for this source.")
     else:
-        names = {r.stimulus_id: version_name(r) for r in versions.itertuples(index=False)}
-        preds = preds.assign(version=preds["stimulus_id"].map(names),
-                             answer=[f"{p} ({c:.0%})" for p, c in zip(preds["predicted"], preds["confidence"],
-                                                                       strict=True)])
-        st.dataframe(preds.pivot(index="version", columns="model_id", values="answer")
-                     .reindex([names[s] for s in versions["stimulus_id"]]))
+        st.dataframe(evidence.prediction_table())
 
 # Saliency needs torch and the model weights: loaded only when asked for, not on every source.
 if st.toggle("Saliency maps", key="show_saliency"):
-    try:
-        from disfer.models.registry import list_models, load_model
-        from disfer.models.saliency import gradcam
+    from disfer.models.registry import load_model
+    from disfer.models.saliency import gradcam
 
-        ready = [m.name for m in list_models(store) if m.weights_present]
-    except Exception as err:  # noqa: BLE001 - models are optional for curation
-        ready = []
-        st.caption(f"Saliency is not available here ({err}).")
+    ready = cached(ready_models)
     if ready:
         model_id = st.selectbox("Model", ready, key="saliency_model")
         if st.button("Compute Grad-CAM for every version"):
             model = load_model(model_id, device="cpu", store=store)
             cells = st.columns(5)
-            for i, row in enumerate(versions.itertuples(index=False)):
-                face = face_image(row.pixels, 1)
+            for i, row in enumerate(summary.itertuples(index=False)):
+                face = from_blob(row.pixels)
                 cells[i % 5].image(saliency_image(face, gradcam(model, face), scale=2), width=96,
-                                   caption=version_name(row))
+                                   caption=row.version)
     elif not st.session_state.get("saliency_model"):
         st.caption("No model with weights here: `disfer models` says where weights go.")
 

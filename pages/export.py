@@ -3,34 +3,24 @@ its manifest and dataset card. The same as `disfer export`."""
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from app_common import cached, get_store, page_header, require
 from disfer import ledger
-from disfer.curation.export import DEFAULT_STATUSES, FORMATS, export_dataset
+from disfer.curation.export import DEFAULT_STATUSES, FORMATS, WRITERS, curated_status_counts, export_dataset
 from disfer.errors import DisferError
-
-FORMAT_HELP = {
-    "fer2013-csv": "Kaggle's emotion,pixels,Usage with the curated primary label: any FER-2013 script reads it.",
-    "ferplus": "FERPlus-style vote counts (the study's crowd) and soft-label columns, with the pixels.",
-    "folders": "One PNG per face under <Usage>/<emotion>/, and labels.csv with the multi-label view.",
-    "parquet": "Multi-hot and soft labels, original label, provenance, curation status and pixels.",
-}
 
 facts = page_header("Export", "The curated, relabeled dataset. Exports are deterministic: the same "
                     "store gives the same bytes (the card's date is the latest curation event).")
 require(facts)
 store = get_store()
 
-gt = cached(ledger.current_ground_truth)
-counts = gt["status"].value_counts() if not gt.empty else pd.Series(dtype=int)
-cells = st.columns(5)
-for cell, name in zip(cells, ("confirmed", "relabeled", "ambiguous", "excluded", "disputed"), strict=True):
-    cell.metric(name.capitalize(), f"{int(counts.get(name, 0)):,}")
+counts = cached(curated_status_counts)
+for cell, (name, n) in zip(st.columns(len(counts)), counts.items(), strict=True):
+    cell.metric(name.capitalize(), f"{n:,}")
 
 fmt = st.selectbox("Format", FORMATS, key="export_format", format_func=lambda f: f)
-st.caption(FORMAT_HELP[fmt])
+st.caption(WRITERS[fmt].description)
 statuses = st.multiselect("Statuses to export ('uncurated' keeps the original label)",
                           ledger.VIEW_STATUSES, default=list(DEFAULT_STATUSES), key="export_statuses")
 include_distorted = st.checkbox("Include the distorted versions", key="export_distorted")
@@ -57,7 +47,7 @@ if st.button("Export", type="primary", icon=":material/download:"):
     st.markdown(card)
     with st.expander("manifest.json"):
         st.json(manifest)
-    main_file = {"fer2013-csv": "fer2013.csv", "ferplus": "ferplus.csv", "parquet": "dataset.parquet"}.get(fmt)
+    main_file = WRITERS[fmt].main_file
     if main_file:
         st.download_button(f"Download {main_file}", data=(Path(out) / main_file).read_bytes(),
                            file_name=main_file)

@@ -1,11 +1,12 @@
 """Fine-tuning: train a variant (the paper's per-distortion protocol or curated labels), watch its
 training curve live, then compare it with its parent."""
 
-import pandas as pd
 import streamlit as st
 
 from app_common import analysed, cached, get_store, page_header, require, show_chart, show_table
 from disfer.analysis import robustness_curve
+from disfer.analysis.overview import curated_source_count, fine_tunable_models
+from disfer.analysis.training import accuracy_by_epoch
 from disfer.charts import robustness_chart
 from disfer.data.distortions import DISTORTIONS
 from disfer.errors import DisferError
@@ -19,32 +20,13 @@ from disfer.finetune import (
 from disfer.finetune.compare import robustness_drop
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS
 from disfer.finetune.targets import SCHEMES
-from disfer.models.registry import FAMILIES, list_models
 
 facts = page_header("Fine-tuning", "The paper's protocol (one variant per distortion: 27 batches of 42 "
                     "per epoch, half distorted, best epoch on held-out faces) or re-fine-tuning on the "
                     "curated labels with the FERPlus target schemes.")
 require(facts)
-
-
-def _ready_models(store) -> list[str]:
-    return [m.name for m in list_models(store) if m.weights_present and m.family in FAMILIES]
-
-
-def _curated_count(store) -> int:
-    from disfer.ledger import current_ground_truth
-
-    return len(current_ground_truth(store))
-
-
-def _curve_chart(curve: pd.DataFrame):
-    long = curve.melt("epoch", ["train_accuracy", "val_accuracy"], var_name="series",
-                      value_name="accuracy").dropna()
-    return long.pivot(index="epoch", columns="series", values="accuracy")
-
-
 store = get_store()
-models = cached(_ready_models)
+models = cached(fine_tunable_models)
 distortions = [d for d in DISTORTIONS if d != "original"]
 with st.form("finetune"):
     left, right = st.columns(2)
@@ -73,7 +55,7 @@ if start:
 
     def on_epoch(row: dict) -> None:
         rows.append(row)
-        live.line_chart(_curve_chart(pd.DataFrame(rows)), x_label="epoch", y_label="accuracy")
+        live.line_chart(accuracy_by_epoch(rows), x_label="epoch", y_label="accuracy")
 
     try:
         variant = finetune(store, model_id, protocol=protocol,
@@ -103,9 +85,9 @@ st.markdown(f"**{variant}**: {config['protocol']} protocol, from **{parent}**, t
             f"{config['best_val_accuracy']:.3f}, parent {config['parent_val_accuracy']:.3f}); "
             f"{config['split']['train_images']} training / {config['split']['val_images']} validation images, "
             f"{config['split']['split']}.")
-st.line_chart(_curve_chart(pd.DataFrame(config["curve"])), x_label="epoch", y_label="accuracy")
+st.line_chart(accuracy_by_epoch(config["curve"]), x_label="epoch", y_label="accuracy")
 
-label_options = ["original labels"] + (["curated labels"] if cached(_curated_count) else [])
+label_options = ["original labels"] + (["curated labels"] if cached(curated_source_count) else [])
 for labels in label_options:
     kind = "curated" if labels == "curated labels" else "original"
     st.subheader(f"Before / after, against the {labels}")

@@ -1,11 +1,10 @@
 """Overview: the study at a glance and the paper's headline table."""
 
-import pandas as pd
 import streamlit as st
 
 from app_common import get_store, page_header, require, show_figure, show_table, study_report
+from disfer.analysis.overview import emotion_counts, headline_table, model_status
 from disfer.charts import count_bars
-from disfer.emotions import EMOTIONS
 
 facts = page_header("Overview")
 st.caption(f"Store: `{get_store().path}`")
@@ -22,9 +21,7 @@ for cell, (label, key) in zip(cells, [("Sources", "sources"), ("Stimuli", "stimu
 cells[5].metric("Models", f"{sum(1 for m in facts['models'] if m['predictions']):,}",
                 help="models with predictions on this study")
 
-per_emotion = pd.DataFrame({"emotion": list(facts["sources_per_emotion"]),
-                            "n": list(facts["sources_per_emotion"].values())})
-per_emotion = per_emotion[(per_emotion["n"] > 0) | per_emotion["emotion"].isin(EMOTIONS)]
+per_emotion = emotion_counts(facts)
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Sources per emotion")
@@ -32,14 +29,10 @@ with left:
                 sort=list(per_emotion["emotion"]))
 with right:
     st.subheader("Models")
-    models = pd.DataFrame(facts["models"], columns=["model_id", "family", "parent_id", "predictions",
-                                                    "available"])
+    models = model_status(facts)
     if models.empty:
         st.info("No models yet: `disfer models` lists them, `disfer predict --model minixception` runs one.")
     else:
-        models["available"] = models["available"].map({True: "yes", False: "unavailable"}).fillna("unknown")
-        models.loc[models["family"] == "external", "available"] = "predictions only"
-        models["family"] = models["family"].fillna(models["model_id"])  # built-in, not run on this study
         show_table(models, "models")
 
 st.subheader("Headline: accuracy and agreement with the labels")
@@ -48,16 +41,7 @@ if not facts["votes"] and not facts["predictions"]:
             "(`disfer predict --model minixception`) to fill this table.")
     st.stop()
 report = study_report()
-rows = []
-if report["counts"]["votes"]:
-    humans = report["humans"]
-    rows.append({"rater": "humans (majority vote)", "accuracy": humans["accuracy"],
-                 "kappa": humans["cohen_kappa"], "fleiss_kappa": humans["fleiss_kappa"],
-                 "vote_accuracy": humans["vote_accuracy"], "n": report["counts"]["voted_stimuli"]})
-for model, section in report["models"].items():
-    rows.append({"rater": model, "accuracy": section["accuracy"], "kappa": section["cohen_kappa"],
-                 "fleiss_kappa": None, "vote_accuracy": None, "n": section["n"]})
-headline = pd.DataFrame(rows, columns=["rater", "accuracy", "kappa", "fleiss_kappa", "vote_accuracy", "n"])
+headline = headline_table(report)
 show_table(headline, "headline", column_config={
     "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
     "kappa": st.column_config.NumberColumn("Cohen's kappa", format="%.3f"),

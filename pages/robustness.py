@@ -4,23 +4,14 @@ import streamlit as st
 
 from app_common import analysed, cached, page_header, require, show_figure, show_table
 from disfer.analysis import HUMANS, robustness_curve
+from disfer.analysis.overview import curated_source_count
 from disfer.charts import robustness_chart
 
 facts = page_header("Robustness", "Accuracy of the human majority and of each model at every "
                     "distortion level, with 95% bootstrap confidence bands over source faces.")
 require(facts, "votes_or_predictions")
 
-
-def _has_curation(store) -> bool:
-    from disfer.ledger import current_ground_truth
-
-    return len(current_ground_truth(store)) > 0
-
-
-try:
-    curated_available = cached(_has_curation)
-except ImportError:
-    curated_available = False
+curated_available = cached(curated_source_count) > 0
 labels = st.radio("Accuracy against", ["original labels", "curated labels"], horizontal=True,
                   disabled=not curated_available,
                   help=None if curated_available else "Curated labels appear once sources are curated.")

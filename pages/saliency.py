@@ -5,25 +5,16 @@ import pandas as pd
 import streamlit as st
 
 from app_common import cached, face_image, get_store, page_header, require, saliency_image, stimulus_pixels
+from disfer.analysis.overview import model_weights
 from disfer.data.distortions import DISTORTION_ORDER
 from disfer.emotions import EMOTIONS
+from disfer.images import N_PIXELS, from_blob
+from disfer.models.registry import load_model
+from disfer.models.saliency import gradcam, gradient_shap
 
 facts = page_header("Saliency", "Grad-CAM (the last convolution's evidence, upsampled) and Gradient SHAP "
                     "(pixel attributions against blurred baselines) for one face and one model.")
 require(facts)
-
-try:
-    from disfer.models.registry import list_models, load_model
-    from disfer.models.saliency import gradcam, gradient_shap
-except ImportError as err:
-    st.info(f"Saliency maps need the models package, which is not available here ({err}).")
-    st.stop()
-
-
-def _model_table(store) -> pd.DataFrame:
-    return pd.DataFrame([{"model": m.name, "family": m.family, "available": m.weights_present,
-                          "weights": m.weights_path, "note": "ready" if m.weights_present else m.hint}
-                         for m in list_models(store)])
 
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=3)
@@ -38,13 +29,13 @@ def _model(model_id: str, db_path: str, weights: str | None):
 def _maps(model_id: str, db_path: str, weights: str | None, stimulus_id: str, pixels: bytes,
           target: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     model = _model(model_id, db_path, weights)
-    face = np.frombuffer(pixels, np.uint8).reshape(48, 48)
+    face = from_blob(pixels)
     idx = None if target is None else EMOTIONS.index(target)
     proba = model.predict_proba(face[None])[0]
     return proba, gradcam(model, face, target=idx), gradient_shap(model, face, target=idx)
 
 
-models = cached(_model_table)
+models = cached(model_weights)
 with st.expander("Models", expanded=not models["available"].any()):
     st.dataframe(models.assign(available=models["available"].map({True: "yes", False: "unavailable"})),
                  hide_index=True)
@@ -64,7 +55,7 @@ with right:
     target = st.selectbox("Explain", ["the model's answer", *EMOTIONS])
 stimulus_id = f"{int(source_id)}-{distortion}-{level}"
 pixels = stimulus_pixels([stimulus_id]).get(stimulus_id)
-if pixels is None or len(pixels) != 48 * 48:
+if pixels is None or len(pixels) != N_PIXELS:
     st.info(f"No picture of stimulus {stimulus_id} in this store.")
     st.stop()
 
@@ -75,7 +66,7 @@ try:
 except Exception as err:  # noqa: BLE001 - a broken weights file must not take the page down
     st.error(f"{model_id} could not explain {stimulus_id}: {err}")
     st.stop()
-face = np.frombuffer(pixels, np.uint8).reshape(48, 48)
+face = from_blob(pixels)
 answer = EMOTIONS[int(np.argmax(proba))]
 st.markdown(f"**{model_id}** answers **{answer}** ({proba.max():.0%}) on `{stimulus_id}`.")
 cells = st.columns(3)

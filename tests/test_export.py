@@ -13,7 +13,7 @@ from test_curation import add_sources
 
 from disfer import ledger
 from disfer.cli import main
-from disfer.curation.export import FORMATS, export_dataset, verify_export
+from disfer.curation.export import FORMATS, WRITERS, curated_status_counts, export_dataset, verify_export
 from disfer.emotions import EMOTIONS, FER2013_CODES
 from disfer.errors import ConfigError
 from disfer.store import Store
@@ -66,6 +66,27 @@ def test_manifest_checksums_and_date_come_from_the_store(curated, tmp_path):
     assert verify_export(out) == []
     (out / "dataset_card.md").write_text("tampered")
     assert verify_export(out) == ["dataset_card.md"]
+
+
+def test_formats_are_the_writers_each_described_with_its_main_file(curated, tmp_path):
+    assert FORMATS == tuple(WRITERS) == ("fer2013-csv", "ferplus", "folders", "parquet")
+    for fmt, spec in WRITERS.items():
+        assert spec.description.strip(), fmt
+        written = set(export_dataset(curated, fmt, tmp_path / fmt)["files"]) - {"dataset_card.md"}
+        if spec.main_file is None:  # a tree of files: nothing single to download
+            assert len(written) > 1, fmt
+        else:
+            assert written == {spec.main_file}, fmt
+
+
+def test_curated_status_counts(curated):
+    # The fixture: one confirmed, relabeled, ambiguous and excluded source each, one uncurated.
+    assert curated_status_counts(curated) == {"confirmed": 1, "relabeled": 1, "ambiguous": 1, "excluded": 1,
+                                              "disputed": 0}
+    ledger.record_decision(curated, 1, ["surprise"], None, "relabeled", "bob")  # ann confirmed it
+    counts = curated_status_counts(curated)
+    assert counts == {"confirmed": 0, "relabeled": 1, "ambiguous": 1, "excluded": 1, "disputed": 1}
+    assert counts["disputed"] == ledger.current_ground_truth(curated)["status"].eq("disputed").sum()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

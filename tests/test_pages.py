@@ -239,16 +239,26 @@ def test_stimuli_filters_and_opens_a_source(full_study):
 
 
 def test_audit_sends_a_source_to_curation(full_study):
-    if not (ROOT / "pages" / "curation.py").exists():
-        pytest.skip("the curation page is not installed")
     os.environ["DISFER_DB"] = str(full_study.path)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
     at.switch_page("pages/audit.py").run()
     assert_clean(at, "audit")
+    assert at.title[0].value == "Label audit"
     at.button(key="curate-1").click().run()
+    assert_clean(at, "curation")
     assert at.session_state["curation_source_id"] == 1
-    assert at.title[0].value != "Label audit"  # now on the curation page
-    assert not at.exception
+    assert at.title[0].value == "Curation"
+    assert at.subheader[0].value == "Source 1: labelled anger"
+    # Source 1 also heads the curation queue: send one from the middle of it, to see it is the chosen
+    # source that opens, not the queue's first.
+    at.switch_page("pages/audit.py").run()
+    assert at.title[0].value == "Label audit"
+    next(s for s in at.selectbox if s.label == "Open a source in curation").set_value(8).run()
+    next(b for b in at.button if b.label == "Curate this source").click().run()
+    assert_clean(at, "curation")
+    assert at.title[0].value == "Curation"
+    assert at.subheader[0].value == "Source 8: labelled happiness"
+    assert at.number_input(key="jump_to").value == 8
 
 
 def test_saliency_lists_models_without_weights_as_unavailable(tmp_path):
@@ -293,6 +303,59 @@ def test_change_counter_sees_every_commit_at_once(store):
         with store.write() as con:
             con.execute("INSERT OR REPLACE INTO study_meta VALUES ('note', ?)", [str(expected)])
         assert app_common.change_counter(store) == expected == store.change_counter()
+
+
+PAGE_WITH_A_HELPER = """
+import streamlit as st
+from app_common import cached
+
+def helper(store):
+    return "{answer}"
+
+try:
+    st.markdown(f"helper says {{cached(helper)}}")
+except TypeError as err:
+    st.markdown(f"refused: {{err}}")
+"""
+
+
+def test_two_pages_helpers_of_one_name_do_not_share_results(store):
+    # Under `streamlit run` (and AppTest) every page runs as __main__: both helpers are `__main__.helper`.
+    os.environ["DISFER_DB"] = str(store.path)
+    shown = []
+    for answer in ("page one", "page two"):
+        at = AppTest.from_string(PAGE_WITH_A_HELPER.format(answer=answer), default_timeout=TIMEOUT).run()
+        assert not at.exception
+        shown.append(at.markdown[0].value)
+    assert all(text.startswith("refused: __main__.helper is not a function of the disfer package")
+               for text in shown), shown
+
+
+def test_cache_key_names_exactly_one_function(store):
+    import app_common
+    from disfer.analysis.overview import curated_source_count
+
+    os.environ["DISFER_DB"] = str(store.path)
+    assert app_common.function_key(curated_source_count) == "disfer.analysis.overview.curated_source_count"
+
+    def impostor(store):
+        return 99
+
+    impostor.__module__, impostor.__qualname__ = curated_source_count.__module__, curated_source_count.__qualname__
+    assert app_common.cached(curated_source_count) == 0
+    with pytest.raises(TypeError, match="does not name"):
+        app_common.cached(impostor)  # same __module__ and __qualname__: it must not get the real one's 0
+    with pytest.raises(TypeError, match="does not name"):
+        app_common.analysed(impostor)
+    assert app_common.cached(curated_source_count) == 0
+
+    def nested(store):
+        return 1
+
+    nested.__module__ = "disfer.analysis.overview"  # a name in disfer that leads nowhere
+    for fn in (nested, lambda store: 2):
+        with pytest.raises(TypeError):
+            app_common.function_key(fn)
 
 
 def test_robustness_switches_to_curated_labels_once_curation_exists(tmp_path):

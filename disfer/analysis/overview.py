@@ -1,4 +1,5 @@
-"""What the store holds, in counts (the dashboard's front page), and another crowd's vote counts."""
+"""What the store holds, in counts, and the tables of the dashboard's front page (models and their
+weights, the headline table); another crowd's vote counts."""
 
 from __future__ import annotations
 
@@ -8,28 +9,49 @@ import pandas as pd
 from disfer.analysis.agreement import agreement_summary, pairwise_agreement
 from disfer.analysis.humans import majority_from_counts
 from disfer.emotions import EMOTION_INDEX, EMOTIONS
+from disfer.ledger import current_ground_truth
+
+MODEL_WEIGHTS_COLUMNS = ["model", "family", "available", "weights", "note"]
 
 
-def _model_availability(store) -> dict[str, bool]:
-    """model id -> weights present, from the model registry where it is installed (else empty).
+def model_weights(store=None) -> pd.DataFrame:
+    """Every model the registry knows (the built-in ones, then the store's fine-tuned variants):
+    model, family, available (its weights file is here), weights (the file in use, missing where
+    absent), note ('ready', or where the file goes).
 
-    Importing the registry imports torch (seconds), so only `overview` asks, never the report.
+    Importing the registry imports torch (seconds), so it is imported here, on the first call, and
+    never by the report.
     """
-    try:
-        from disfer.models.registry import list_models
-        infos = list_models(store)
-    except Exception:  # registry absent or failing: the overview still shows the store's models
-        return {}
-    out = {}
-    for info in infos:
-        mid = getattr(info, "name", None) or getattr(info, "model_id", None)
-        if mid is not None:
-            out[str(mid)] = bool(getattr(info, "weights_present", getattr(info, "available", False)))
-    return out
+    from disfer.models.registry import list_models
+
+    return pd.DataFrame([{"model": m.name, "family": m.family, "available": m.weights_present,
+                          "weights": m.weights_path, "note": "ready" if m.weights_present else m.hint}
+                         for m in list_models(store)], columns=MODEL_WEIGHTS_COLUMNS)
+
+
+def ready_models(store=None) -> list[str]:
+    """Models whose weights are here (they can predict and explain), in registry order."""
+    table = model_weights(store)
+    return [str(m) for m in table.loc[table["available"].astype(bool), "model"]]
+
+
+def fine_tunable_models(store=None) -> list[str]:
+    """Models whose weights are here and whose family has an adapter to fine-tune, in registry order."""
+    from disfer.models.registry import FAMILIES
+
+    table = model_weights(store)
+    usable = table["available"].astype(bool) & table["family"].isin(list(FAMILIES))
+    return [str(m) for m in table.loc[usable, "model"]]
+
+
+def curated_source_count(store) -> int:
+    """How many sources have a curated ground truth (any status, excluded and disputed included)."""
+    return len(current_ground_truth(store))
 
 
 def overview(store, availability: bool = True) -> dict:
-    """Counts of the store: sources per emotion, stimuli, playlists, participants, votes, models.
+    """Counts of the store: sources per emotion, stimuli, playlists, participants, votes, models,
+    predictions (all models together).
 
     models: one dict per model known to the store or the registry (model_id, family, parent_id,
     predictions, available: weights present per the registry, None where it does not say).
@@ -48,7 +70,8 @@ def overview(store, availability: bool = True) -> dict:
             "SELECT m.model_id, m.family, m.parent_id, count(p.stimulus_id) FROM models m"
             " LEFT JOIN predictions p USING (model_id) GROUP BY ALL ORDER BY m.model_id").fetchall()
         kind = con.execute("SELECT value FROM study_meta WHERE key = 'study_kind'").fetchall()
-    available = _model_availability(store) if availability else {}
+    weights = model_weights(store) if availability else pd.DataFrame(columns=MODEL_WEIGHTS_COLUMNS)
+    available = {str(m): bool(a) for m, a in zip(weights["model"], weights["available"], strict=True)}
     rows = [{"model_id": m, "family": f, "parent_id": p, "predictions": int(n),
              "available": available.get(m)} for m, f, p, n in models]
     for mid in sorted(set(available) - {r["model_id"] for r in rows}):
@@ -60,7 +83,48 @@ def overview(store, availability: bool = True) -> dict:
         "sources_per_emotion": {e: int(per_emotion.get(e, 0)) for e in (*EMOTIONS, "unknown")},
         "stimuli": int(one[1]), "playlists": int(one[2]), "participants": int(one[3]),
         "votes": int(one[4]), "ferplus_sources": int(one[5]), "models": rows,
+        "predictions": sum(r["predictions"] for r in rows),
     }
+
+
+HEADLINE_COLUMNS = ["rater", "accuracy", "kappa", "fleiss_kappa", "vote_accuracy", "n"]
+MODEL_STATUS_COLUMNS = ["model_id", "family", "parent_id", "predictions", "available"]
+
+
+def emotion_counts(facts: dict) -> pd.DataFrame:
+    """emotion, n: the sources per original label of an `overview`, the seven emotions in canonical
+    order, then 'unknown' where some sources have no label."""
+    table = pd.DataFrame({"emotion": list(facts["sources_per_emotion"]),
+                          "n": list(facts["sources_per_emotion"].values())})
+    return table[(table["n"] > 0) | table["emotion"].isin(EMOTIONS)].reset_index(drop=True)
+
+
+def model_status(facts: dict) -> pd.DataFrame:
+    """The models of an `overview`, for display: model_id, family (the model's own id for a built-in
+    model not run on this study), parent_id, predictions, available ('yes', 'unavailable', 'predictions
+    only' for imported predictions, 'unknown' where the registry was not asked)."""
+    table = pd.DataFrame(facts["models"], columns=MODEL_STATUS_COLUMNS)
+    table["available"] = table["available"].map({True: "yes", False: "unavailable"}).fillna("unknown")
+    table.loc[table["family"] == "external", "available"] = "predictions only"
+    table["family"] = table["family"].fillna(table["model_id"])
+    return table
+
+
+def headline_table(report: dict) -> pd.DataFrame:
+    """The paper's headline table from a `study_report`: one row for the human majority (when there
+    are votes), then one per model. Columns: rater, accuracy, kappa (Cohen's, against the labels),
+    fleiss_kappa and vote_accuracy (humans only: the crowd's agreement and a single vote's
+    accuracy), n (voted stimuli for the humans, predicted labelled stimuli for a model)."""
+    rows = []
+    if report["counts"]["votes"]:
+        humans = report["humans"]
+        rows.append({"rater": "humans (majority vote)", "accuracy": humans["accuracy"],
+                     "kappa": humans["cohen_kappa"], "fleiss_kappa": humans["fleiss_kappa"],
+                     "vote_accuracy": humans["vote_accuracy"], "n": report["counts"]["voted_stimuli"]})
+    for model, section in report["models"].items():
+        rows.append({"rater": model, "accuracy": section["accuracy"], "kappa": section["cohen_kappa"],
+                     "fleiss_kappa": None, "vote_accuracy": None, "n": section["n"]})
+    return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
 
 
 def study_facts(store) -> dict:

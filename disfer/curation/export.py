@@ -31,6 +31,8 @@ import json
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +41,10 @@ import pandas as pd
 from disfer import ledger
 from disfer.emotions import EMOTIONS, FER2013_CODES
 from disfer.errors import ConfigError
+from disfer.images import SIZE, from_blob
 from disfer.progress import ProgressFn, bar
 from disfer.store import Store
 
-FORMATS: tuple[str, ...] = ("fer2013-csv", "ferplus", "folders", "parquet")
 DEFAULT_STATUSES: tuple[str, ...] = tuple(s for s in ledger.VIEW_STATUSES if s != "excluded")
 FERPLUS_COLUMNS: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
                                     "contempt", "unknown", "NF")
@@ -64,6 +66,14 @@ def soft_vector(labels: list[str], weights: list[float] | None) -> list[float]:
     for label, value in zip(labels, w, strict=True):
         vec[EMOTIONS.index(label)] = float(value)
     return vec
+
+
+def curated_status_counts(store: Store) -> dict[str, int]:
+    """Curated sources per ground-truth status, every status a curated source can have (those of
+    ledger.VIEW_STATUSES but 'uncurated': confirmed, relabeled, ambiguous, excluded, disputed), in
+    that order, 0 where none."""
+    counts = Counter(ledger.current_ground_truth(store)["status"])
+    return {s: int(counts.get(s, 0)) for s in ledger.VIEW_STATUSES if s != "uncurated"}
 
 
 def curated_rows(store: Store, include_distorted: bool = False,
@@ -181,7 +191,7 @@ def _write_folders(rows: pd.DataFrame, out: Path, store: Store, progress) -> lis
     for r in bar(rows.itertuples(index=False), len(rows), "images", progress):
         rel = Path(r.split) / r.label / f"{r.stimulus_id}.png"
         (out / rel.parent).mkdir(parents=True, exist_ok=True)
-        face = np.frombuffer(r.pixels, dtype=np.uint8).reshape(48, 48)
+        face = from_blob(r.pixels)
         Image.fromarray(face, mode="L").save(out / rel, format="PNG")
         written.append(rel.as_posix())
         table.append([rel.as_posix(), r.source_id, r.stimulus_id, r.label, ",".join(r.labels),
@@ -225,13 +235,41 @@ def _write_parquet(rows: pd.DataFrame, out: Path, store: Store, progress) -> lis
         "split": pa.array(col("split"), pa.string()),
         "pixels": pa.array(col("pixels"), pa.binary()),
     }).replace_schema_metadata({"disfer.emotions": ",".join(EMOTIONS),
-                                "disfer.pixels": "48x48 uint8 grey, row-major"})
+                                "disfer.pixels": f"{SIZE}x{SIZE} uint8 grey, row-major"})
     pq.write_table(table, out / "dataset.parquet", compression="zstd")
     return ["dataset.parquet"]
 
 
-WRITERS = {"fer2013-csv": _write_fer2013, "ferplus": _write_ferplus, "folders": _write_folders,
-           "parquet": _write_parquet}
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: its writer and what a user is told about it."""
+
+    write: Callable[[pd.DataFrame, Path, Store, ProgressFn | None], list[str]]
+    """write(rows, out, store, progress) writes the format's files into `out` and returns their
+    paths relative to it."""
+    description: str
+    """One sentence for a user choosing a format."""
+    main_file: str | None = None
+    """The one file that holds the whole dataset, worth offering as a download; None when the
+    dataset is a tree of files."""
+
+
+# The one list of formats: `FORMATS`, the CLI's --format choices and the dashboard's picker read it.
+WRITERS: dict[str, ExportFormat] = {
+    "fer2013-csv": ExportFormat(
+        _write_fer2013, "Kaggle's emotion,pixels,Usage with the curated primary label: any FER-2013 "
+        "script reads it.", "fer2013.csv"),
+    "ferplus": ExportFormat(
+        _write_ferplus, "FERPlus-style vote counts (the study's crowd) and soft-label columns, with the "
+        "pixels.", "ferplus.csv"),
+    "folders": ExportFormat(
+        _write_folders, "One PNG per face under <Usage>/<emotion>/, and labels.csv with the multi-label "
+        "view."),
+    "parquet": ExportFormat(
+        _write_parquet, "Multi-hot and soft labels, original label, provenance, curation status and "
+        "pixels.", "dataset.parquet"),
+}
+FORMATS: tuple[str, ...] = tuple(WRITERS)
 
 
 # -- manifest and card ------------------------------------------------------------------------------
@@ -317,7 +355,7 @@ def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: b
         rows = rows[~unlabeled].reset_index(drop=True)
     tmp = _prepare_out(out, force)
     try:
-        files = WRITERS[fmt](rows, tmp, store, progress)
+        files = WRITERS[fmt].write(rows, tmp, store, progress)
         manifest = {"format": fmt, "export_version": EXPORT_VERSION, "schema_version": store.schema_version(),
                     "include_distorted": bool(include_distorted), "rows": int(len(rows)),
                     "emotions": list(EMOTIONS), "fer2013_codes": list(FER2013_CODES),
