@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from disfer import ledger
+from disfer.data.ferplus import FERPLUS_EMOTION_COLUMNS, FERPLUS_HEADER
 from disfer.emotions import EMOTIONS, FER2013_CODES
 from disfer.errors import ConfigError
 from disfer.images import SIZE, from_blob
@@ -46,8 +47,6 @@ from disfer.progress import ProgressFn, bar
 from disfer.store import Store
 
 DEFAULT_STATUSES: tuple[str, ...] = tuple(s for s in ledger.VIEW_STATUSES if s != "excluded")
-FERPLUS_COLUMNS: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
-                                    "contempt", "unknown", "NF")
 EXPORT_VERSION = 1
 # A 0..255 -> "0".."255" table: formatting 2,304 pixels per face by lookup, not by str() each.
 _PIXEL_TEXT = np.array([str(i) for i in range(256)], dtype=object)
@@ -169,7 +168,7 @@ def _write_fer2013(rows: pd.DataFrame, out: Path, store: Store, progress) -> lis
 
 def _write_ferplus(rows: pd.DataFrame, out: Path, store: Store, progress) -> list[str]:
     per_stim, per_source = _study_vote_counts(store)
-    header = ["Usage", "Image name", *FERPLUS_COLUMNS, *(f"soft_{e}" for e in EMOTIONS),
+    header = [*FERPLUS_HEADER, *(f"soft_{e}" for e in EMOTIONS),
               "label", "status", "pixels"]
 
     def body():
@@ -177,7 +176,7 @@ def _write_ferplus(rows: pd.DataFrame, out: Path, store: Store, progress) -> lis
             counts = per_source.get(r.source_id, Counter()) if r.distortion == "original" \
                 else per_stim.get(r.stimulus_id, Counter())
             soft = soft_vector(r.labels, r.weights)
-            yield [r.split, f"{r.stimulus_id}.png", *(counts.get(c, 0) for c in FERPLUS_COLUMNS),
+            yield [r.split, f"{r.stimulus_id}.png", *(counts.get(c, 0) for c in FERPLUS_EMOTION_COLUMNS),
                    *(f"{v:.6g}" for v in soft), r.label, r.status, _pixels_text(r.pixels)]
 
     _write_csv(out / "ferplus.csv", header, body())
