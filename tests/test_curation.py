@@ -276,3 +276,28 @@ def test_cli_resolve_and_queue(studied, capsys):
                       "--lead", "lea"]) == 0
     assert gt_row(studied, 3)["resolved"]
     assert gt_row(studied, 3)["labels"] == ["fear"]
+
+
+# -- signed-in curators (hosted mode) -------------------------------------------------------------
+def test_signed_in_writes_check_the_role_and_record_the_identity(studied):
+    from disfer.access import AccessDenied, Actor
+
+    viewer = Actor("vic@lab.org", "sub-vic", "viewer")
+    curator = Actor("cat@lab.org", "sub-cat", "curator")
+    other = Actor("oli@lab.org", "sub-oli", "curator")
+    lead = Actor("lea@lab.org", "sub-lea", "lead")
+    with pytest.raises(AccessDenied, match="vic@lab.org .viewer. may not curate"):
+        ledger.record_decision(studied, 1, ["fear"], None, "relabeled", viewer)
+    with pytest.raises(AccessDenied, match="may not resolve"):
+        ledger.resolve(studied, 1, ["fear"], None, "relabeled", curator)
+    assert n_events(studied) == 0
+    event = ledger.record_decision(studied, 1, ["fear"], None, "relabeled", curator)
+    with pytest.raises(AccessDenied, match="only its author or a lead"):
+        ledger.undo(studied, event, other)
+    ledger.undo(studied, event, lead)
+    ledger.resolve(studied, 2, ["fear"], None, "relabeled", lead)
+    log = ledger.event_log(studied)
+    assert list(zip(log["curator"], log["subject"], strict=True)) == [
+        ("cat@lab.org", "sub-cat"), ("lea@lab.org", "sub-lea"), ("lea@lab.org", "sub-lea")]
+    ledger.record_decision(studied, 3, ["fear"], None, "relabeled", "ann")  # the CLI's plain name
+    assert ledger.event_log(studied)["subject"].iloc[-1] == "local"

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import pandas as pd
 
+from disfer.access import AccessDenied, Actor, rank, require
 from disfer.errors import ConfigError
 from disfer.ledger.decisions import validate_decision
 from disfer.store import Store
+
+Author = str | Actor  # a name (local use, the CLI) or a signed-in person (hosted mode)
+
+
+def _signed(author: Author, action: str) -> tuple[str, str]:
+    """(name, subject) to record for `author`, after the server-side role check for a signed-in
+    person; a plain name is the local user's, recorded with subject 'local'."""
+    if isinstance(author, Actor):
+        require(author, action)
+        return author.email, author.subject
+    return (author or "").strip(), "local"
 
 
 def _original_label(con, source_id: int) -> tuple[bool, str | None]:
@@ -18,7 +30,8 @@ def _original_label(con, source_id: int) -> tuple[bool, str | None]:
     return (row is not None, row[0] if row else None)
 
 
-def _append(store: Store, source_id, labels, weights, status, curator, note, role: str) -> int:
+def _append(store: Store, source_id, labels, weights, status, author: Author, note, role: str) -> int:
+    curator, subject = _signed(author, "resolve" if role == "lead" else "curate")
     # Field checks first (no store needed), then the checks against the source inside the same
     # transaction as the insert, so an unknown source writes nothing.
     validate_decision(source_id, labels, weights, status, curator, note)
@@ -29,27 +42,31 @@ def _append(store: Store, source_id, labels, weights, status, curator, note, rol
             raise ConfigError(f"unknown source {source_id}: no such source_id in {store.path}")
         d = validate_decision(source_id, labels, weights, status, curator, note, original)
         return int(con.execute(
-            "INSERT INTO curation_events (source_id, curator, labels, weights, status, note, role) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
-            [d.source_id, d.curator, d.labels, d.weights, d.status, d.note, role],
+            "INSERT INTO curation_events (source_id, curator, labels, weights, status, note, role, subject) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
+            [d.source_id, d.curator, d.labels, d.weights, d.status, d.note, role, subject],
         ).fetchone()[0])
 
     return store.write_retrying(insert)
 
 
-def record_decision(store: Store, source_id, labels, weights, status, curator, note=None) -> int:
-    """Append one curator's decision on a source; returns its event_id."""
+def record_decision(store: Store, source_id, labels, weights, status, curator: Author, note=None) -> int:
+    """Append one curator's decision on a source; returns its event_id. A signed-in `curator`
+    (an Actor) needs the curator role."""
     return _append(store, source_id, labels, weights, status, curator, note, role="curator")
 
 
-def resolve(store: Store, source_id, labels, weights, status, lead, note=None) -> int:
-    """Append a lead's resolution: the source's ground truth until the resolution is undone."""
+def resolve(store: Store, source_id, labels, weights, status, lead: Author, note=None) -> int:
+    """Append a lead's resolution: the source's ground truth until the resolution is undone. A
+    signed-in `lead` (an Actor) needs the lead role."""
     return _append(store, source_id, labels, weights, status, lead, note, role="lead")
 
 
-def undo(store: Store, event_id, curator, note=None) -> int:
-    """Revert a decision or resolution by appending an 'undo' event; returns the new event_id."""
-    curator = (curator or "").strip()
+def undo(store: Store, event_id, curator: Author, note=None) -> int:
+    """Revert a decision or resolution by appending an 'undo' event; returns the new event_id.
+    A signed-in curator may undo their own events; a lead anyone's."""
+    author = curator
+    curator, subject = _signed(author, "curate")
     if not curator:
         raise ConfigError("a curator name is required")
     try:
@@ -58,19 +75,22 @@ def undo(store: Store, event_id, curator, note=None) -> int:
         raise ConfigError(f"event id {event_id!r} is not an integer") from None
 
     def insert(con) -> int:
-        row = con.execute("SELECT source_id, status FROM curation_events WHERE event_id = ?",
+        row = con.execute("SELECT source_id, status, curator FROM curation_events WHERE event_id = ?",
                           [event_id]).fetchone()
         if row is None:
             raise ConfigError(f"unknown curation event {event_id}")
+        if isinstance(author, Actor) and row[2] != author.email and rank(author.role) < rank("lead"):
+            raise AccessDenied(f"{author.email} may not undo event {event_id} of {row[2]}: "
+                               "only its author or a lead may")
         if row[1] == "undo":
             raise ConfigError(f"event {event_id} is itself an undo; record the decision again instead")
         done = con.execute("SELECT event_id FROM curation_events WHERE undoes = ?", [event_id]).fetchone()
         if done is not None:
             raise ConfigError(f"event {event_id} is already undone (by event {done[0]})")
         return int(con.execute(
-            "INSERT INTO curation_events (source_id, curator, labels, weights, status, note, undoes, role) "
-            "VALUES (?, ?, [], NULL, 'undo', ?, ?, 'curator') RETURNING event_id",
-            [row[0], curator, note, event_id],
+            "INSERT INTO curation_events (source_id, curator, labels, weights, status, note, undoes, role, "
+            "subject) VALUES (?, ?, [], NULL, 'undo', ?, ?, 'curator', ?) RETURNING event_id",
+            [row[0], curator, note, event_id, subject],
         ).fetchone()[0])
 
     return store.write_retrying(insert)
@@ -89,9 +109,9 @@ def last_event_id(store: Store, curator: str | None = None) -> int | None:
 
 
 def event_log(store: Store, source_id: int | None = None) -> pd.DataFrame:
-    """Every event, oldest first: event_id, source_id, curator, role, decided_at, labels, weights,
-    status, note, undoes, undone_by."""
-    sql = ("SELECT e.event_id, e.source_id, e.curator, e.role, e.decided_at, "
+    """Every event, oldest first: event_id, source_id, curator, subject, role, decided_at, labels,
+    weights, status, note, undoes, undone_by."""
+    sql = ("SELECT e.event_id, e.source_id, e.curator, e.subject, e.role, e.decided_at, "
            "e.labels, e.weights, e.status, e.note, e.undoes, u.event_id AS undone_by "
            "FROM curation_events e LEFT JOIN curation_events u ON u.undoes = e.event_id")
     params: list = []
