@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_identity import require_page
 from disfer.data.stimuli import stimulus_pixels as _stimulus_pixels
 from disfer.images import N_PIXELS, SIZE
 from disfer.store import Store, default_db_path
@@ -174,6 +175,7 @@ def study_report(label_kind: str = "original") -> dict:
 # -- the frame every page shares ------------------------------------------------------------------
 def page_header(title: str, caption: str | None = None) -> dict:
     """Title, demo banner and the study's counts (disfer.analysis overview)."""
+    require_page("view")
     from disfer.analysis import overview
 
     st.title(title)

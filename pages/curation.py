@@ -20,12 +20,15 @@ from app_common import (
     saliency_image,
     show_table,
 )
+from app_identity import allowed, hosted, require_page
 from disfer import curation, ledger
 from disfer.analysis import dawid_skene_labels
 from disfer.analysis.overview import ready_models
 from disfer.emotions import EMOTIONS
 from disfer.errors import DisferError
 from disfer.images import from_blob
+
+actor = require_page("curate")
 
 SHORTCUTS = ("1-7 toggle an emotion · A confirm the original label · X exclude · Ctrl+Enter save · "
              "S skip · P previous · Z undo my last decision")
@@ -37,11 +40,16 @@ store = get_store()
 state = st.session_state
 
 # -- who is curating, and which queue -----------------------------------------------------------
-state.setdefault("curator", os.environ.get("DISFER_CURATOR", ""))
+# Hosted: the signed-in person, who cannot be typed; local: the name typed here.
+signed_in = hosted()
+if not signed_in:
+    state.setdefault("curator", os.environ.get("DISFER_CURATOR", ""))
 with st.sidebar:
-    st.text_input("Curator", key="curator", help="your name, recorded with every decision")
+    if not signed_in:
+        st.text_input("Curator", key="curator", help="your name, recorded with every decision")
     st.caption(f"Shortcuts: {SHORTCUTS}")
-curator = state["curator"].strip()
+curator = actor.email if signed_in else state["curator"].strip()
+author = actor if signed_in else curator  # what a write records and checks (disfer.ledger)
 
 cols = st.columns(4)
 emotion = cols[0].selectbox("Emotion", ["all", *EMOTIONS], help="original or curated label")
@@ -166,7 +174,7 @@ def use_votes() -> None:
 
 
 def record(labels, weights, status_value, as_lead: bool = False) -> None:
-    who = (state.get("lead_name") or "").strip() if as_lead else curator
+    who = (actor if signed_in else (state.get("lead_name") or "").strip()) if as_lead else author
     try:
         if as_lead:
             event = ledger.resolve(store, source_id, labels, weights or None, status_value, who,
@@ -189,7 +197,7 @@ def undo_last() -> None:
         state["cur_message"] = ("error", "Nothing of yours to undo (set your name in the sidebar).")
         return
     try:
-        ledger.undo(store, target, curator)
+        ledger.undo(store, target, author)
         state["cur_message"] = ("ok", f"Undid event {target}.")
     except DisferError as err:
         state["cur_message"] = ("error", str(err))
@@ -255,8 +263,9 @@ if not agreement.disagreements.empty:
         st.selectbox("Open an unresolved disagreement", open_ids, key="dispute_pick", index=None,
                      on_change=lambda: state.update(curation_source_id=int(state["dispute_pick"]))
                      if state.get("dispute_pick") else None)
-if gt is not None and gt["n_curators"] > 1:
+if gt is not None and gt["n_curators"] > 1 and allowed(actor, "resolve"):
     with st.expander("Resolve this source as lead", expanded=gt["status"] == "disputed"):
-        st.text_input("Lead", key="lead_name")
+        if not signed_in:
+            st.text_input("Lead", key="lead_name")
         st.button("Resolve with the labels, weights and status above", on_click=record,
                   args=(labels, weights_text, status_value, True))

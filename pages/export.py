@@ -6,9 +6,12 @@ from pathlib import Path
 import streamlit as st
 
 from app_common import cached, get_store, page_header, require
+from app_identity import require_page
 from disfer import ledger
 from disfer.curation.export import DEFAULT_STATUSES, FORMATS, WRITERS, curated_status_counts, export_dataset
 from disfer.errors import DisferError
+
+require_page("export")
 
 facts = page_header("Export", "The curated, relabeled dataset. Exports are deterministic: the same "
                     "store gives the same bytes (the card's date is the latest curation event).")

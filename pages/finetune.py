@@ -4,6 +4,7 @@ training curve live, then compare it with its parent."""
 import streamlit as st
 
 from app_common import analysed, cached, get_store, page_header, require, show_chart, show_table
+from app_identity import require_page
 from disfer.analysis import robustness_curve
 from disfer.analysis.overview import curated_source_count, fine_tunable_models
 from disfer.analysis.training import accuracy_by_epoch
@@ -20,6 +21,8 @@ from disfer.finetune import (
 from disfer.finetune.compare import robustness_drop
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS
 from disfer.finetune.targets import SCHEMES
+
+require_page("finetune")
 
 facts = page_header("Fine-tuning", "The paper's protocol (one variant per distortion: 27 batches of 42 "
                     "per epoch, half distorted, best epoch on held-out faces) or re-fine-tuning on the "

@@ -301,3 +301,24 @@ def test_signed_in_writes_check_the_role_and_record_the_identity(studied):
         ("cat@lab.org", "sub-cat"), ("lea@lab.org", "sub-lea"), ("lea@lab.org", "sub-lea")]
     ledger.record_decision(studied, 3, ["fear"], None, "relabeled", "ann")  # the CLI's plain name
     assert ledger.event_log(studied)["subject"].iloc[-1] == "local"
+
+
+def test_the_activity_log_lists_every_signed_write_newest_first(studied):
+    from disfer.access import Actor
+    from disfer.ledger.trail import activity_log
+
+    cat = Actor("cat@lab.org", "sub-cat", "curator")
+    lea = Actor("lea@lab.org", "sub-lea", "lead")
+    first = ledger.record_decision(studied, 1, ["fear"], None, "relabeled", cat)
+    ledger.resolve(studied, 2, ["fear"], None, "relabeled", lea)
+    ledger.undo(studied, first, cat)
+    with studied.write() as con:
+        con.execute("INSERT INTO runs (kind, status, actor, subject) VALUES ('export', 'done', ?, ?)",
+                    ["adm@lab.org", "sub-adm"])
+    log = activity_log(studied)
+    curated = log[log["action"].isin(["curate", "resolve", "undo"])]
+    assert list(curated["who"]) == ["cat@lab.org", "lea@lab.org", "cat@lab.org"]
+    assert list(curated["action"]) == ["undo", "resolve", "curate"]
+    assert curated["what"].iloc[0] == f"source 1 (event {first})"
+    assert log[log["action"] == "export"][["who", "subject"]].values.tolist() == [["adm@lab.org", "sub-adm"]]
+    assert list(log["at"]) == sorted(log["at"], reverse=True)

@@ -30,7 +30,7 @@ def router_pages() -> dict[str, str]:
     tree = ast.parse((ROOT / "streamlit_app.py").read_text())
     listed = next(ast.literal_eval(node.value) for node in tree.body
                   if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PAGES")
-    return {Path(path).stem: title for path, title, _ in listed if (ROOT / path).exists()}
+    return {Path(path).stem: title for path, title, *_ in listed if (ROOT / path).exists()}
 
 
 # The dashboard's own pages show their router title as the heading.
