@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from disfer.emotions import EMOTION_INDEX, parse_emotion_name
 from disfer.images import SIZE
-from disfer.models.base import FERModel, check_faces
+from disfer.models.base import check_faces
+from disfer.models.torch_base import FERModel
 
 
 def _target_index(model: FERModel, x: torch.Tensor, target: str | int | None) -> int:
