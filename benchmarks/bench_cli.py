@@ -31,10 +31,10 @@ HEAVY = ("torch", "captum", "cv2", "sklearn", "scipy", "statsmodels", "pandas", 
          "deepface", "tensorflow", "keras", "onnx", "h5py", "safetensors")
 
 
-def commands(work: Path, i: int) -> dict[str, list[str]]:
-    """Command name -> argv after `disfer --db STORE`; `i` makes write commands' inputs fresh."""
-    votes = work / f"votes_{i}.csv"
-    export = work / f"export_{i}"
+def commands(work: Path, n: int, i: int) -> dict[str, list[str]]:
+    """Command name -> argv after `disfer --db STORE` for version `n`, round `i` (fresh inputs)."""
+    votes = work / f"votes_{n}_{i}.csv"
+    export = work / f"export_{n}_{i}"
     shutil.rmtree(export, ignore_errors=True)
     return {
         "info": ["info"],
@@ -67,10 +67,12 @@ def package_at(ref: str, into: Path) -> Path:
 
 
 def run(argv: list[str], root: Path) -> tuple[float, subprocess.CompletedProcess]:
+    """Run `argv` with the package at `root` (also the working directory: `python -m` looks there
+    first); returns its wall time and result."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
            "DISFER_COMPILE": "0"}
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    done = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True)
     return time.perf_counter() - started, done
 
 
@@ -85,30 +87,37 @@ def heavy_imports(argv: list[str], root: Path) -> list[str]:
 
 
 def time_versions(store: Path, work: Path, roots: dict[str, Path], repeat: int) -> dict:
-    """{command: {version: (median, fastest, heavy)}}; every version gets its own store copy."""
+    """{command: {version: (median, fastest, heavy)}}; every version gets its own store copy.
+
+    The versions take turns command by command, so a busy machine slows them alike.
+    """
     from disfer.store import Store
 
     with Store(store).read() as con:
         stimuli = [r[0] for r in con.execute(
             "SELECT stimulus_id FROM stimuli ORDER BY stimulus_id LIMIT 20").fetchall()]
-    results: dict[str, dict] = {}
-    for version, root in roots.items():
-        copy = work / f"store_{version}.duckdb"
+    copies = {version: work / f"store_{n}.duckdb" for n, version in enumerate(roots)}
+    for copy in copies.values():
         shutil.copyfile(store, copy)
-        times: dict[str, list[float]] = {}
-        for i in range(repeat + 1):  # one more run for the import report, on fresh inputs
-            write_votes(work / f"votes_{i}.csv", stimuli, f"{version}{i}")
-            for name, args in commands(work, i).items():
-                argv = [sys.executable, "-m", "disfer.cli", "--db", str(copy), "--quiet", *args]
+    times: dict[tuple[str, str], list[float]] = {}
+    results: dict[str, dict] = {}
+    for i in range(repeat + 1):  # one more round for the import report, on fresh inputs
+        for n in range(len(roots)):
+            write_votes(work / f"votes_{n}_{i}.csv", stimuli, f"{n}-{i}")
+        rounds = {version: commands(work, n, i) for n, version in enumerate(roots)}
+        for name in rounds["now"]:
+            for version, root in roots.items():
+                args = rounds[version][name]
+                argv = [sys.executable, "-m", "disfer.cli", "--db", str(copies[version]), "--quiet", *args]
                 if i == repeat:
-                    heavy = heavy_imports(argv, root)
-                    runs = times[name]
-                    results.setdefault(name, {})[version] = (statistics.median(runs), min(runs), heavy)
+                    runs = times[name, version]
+                    results.setdefault(name, {})[version] = (statistics.median(runs), min(runs),
+                                                             heavy_imports(argv, root))
                     continue
                 seconds, done = run(argv, root)
                 if done.returncode != 0:
                     raise SystemExit(f"{version}: disfer {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-                times.setdefault(name, []).append(seconds)
+                times.setdefault((name, version), []).append(seconds)
     for name, code in (("python -c 'import torch'", "import torch"), ("python -c 'pass'", "pass")):
         runs = [run([sys.executable, "-c", code], ROOT)[0] for _ in range(repeat)]
         results[name] = {v: (statistics.median(runs), min(runs), []) for v in roots}
