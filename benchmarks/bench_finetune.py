@@ -54,7 +54,7 @@ def make_study(folder: Path):
 
 
 def load(name: str, device: str, random_weights: bool):
-    from disfer.models.registry import FAMILIES, load_model
+    from disfer.models.registry import load_model
 
     model = load_model(name, device=device)
     if model.weights_path is not None:
@@ -64,7 +64,7 @@ def load(name: str, device: str, random_weights: bool):
     import torch
 
     # Benchmark only: the real architecture with random weights, placed as the adapter would.
-    net = FAMILIES[name](name).build().eval()
+    net = model.build().eval()
     model._network = net.to(model.device, memory_format=torch.channels_last)
     return model, "random weights"
 

@@ -2,6 +2,11 @@
 
 Global options come before the command: `disfer --db PATH [--quiet] COMMAND ...`.
 A DisferError (bad input, bad option, busy or foreign store) prints one line on stderr and exits 2.
+
+Every command module is imported to build the parser, so none of them imports a heavy library
+(torch, pandas, the analysis) at module level: handlers import what they need, and a command
+whose options come from a heavy module declares them with `arguments=` (see CommandParser).
+`disfer info` or `disfer curate set` thus never pays for torch.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 
 from disfer.errors import DisferError
 from disfer.progress import set_quiet
@@ -26,11 +32,42 @@ COMMAND_MODULES = (
 )
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A parser that can declare its arguments on first use: `sub.add_parser(name, arguments=fn)`.
+
+    `fn(parser)` runs once, just before this command is parsed or its help is shown, so options
+    whose choices and defaults live in a heavy module (`disfer finetune`'s come with torch) cost
+    nothing to the other commands.
+    """
+
+    def __init__(self, *args, arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self._arguments = arguments
+
+    def _declare(self) -> None:
+        if self._arguments is not None:
+            declare, self._arguments = self._arguments, None
+            declare(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._declare()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._declare()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._declare()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="disfer", description="DisFER Studio: humans vs FER models.")
     parser.add_argument("--db", help=f"store file (default: $DISFER_DB or {default_db_path()})")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -1,4 +1,9 @@
-"""`disfer curate ...` (label curation) and `disfer export` (the curated dataset)."""
+"""`disfer curate ...` (label curation) and `disfer export` (the curated dataset).
+
+The ledger brings pandas and `disfer.curation` the analysis, so they are imported by the handlers
+and by the two commands' deferred arguments (cli.CommandParser), for speed: building the parser
+for `disfer info` imports neither.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,7 @@ import os
 import sys
 from datetime import datetime
 
-from disfer import curation, ledger
 from disfer.errors import ConfigError
-
-STATUS_HELP = ", ".join(ledger.DECISION_STATUSES)
 
 
 def _curator(value: str | None, what: str = "--curator") -> str:
@@ -42,6 +44,8 @@ def _fmt_labels(labels, weights) -> str:
 
 
 def _set(args) -> int:
+    from disfer import ledger  # pandas (speed, see above)
+
     event = ledger.record_decision(args.store, args.source_id, args.labels, args.weights, args.status,
                                      _curator(args.curator), args.note)
     labels = ",".join(ledger.parse_labels(args.labels)) if args.labels else ""
@@ -50,6 +54,8 @@ def _set(args) -> int:
 
 
 def _resolve(args) -> int:
+    from disfer import ledger  # pandas (speed, see above)
+
     event = ledger.resolve(args.store, args.source_id, args.labels, args.weights, args.status,
                              _curator(args.lead, "--lead"), args.note)
     labels = ",".join(ledger.parse_labels(args.labels)) if args.labels else ""
@@ -58,6 +64,8 @@ def _resolve(args) -> int:
 
 
 def _undo(args) -> int:
+    from disfer import ledger  # pandas (speed, see above)
+
     curator = _curator(args.curator)
     target = args.event_id if args.event_id is not None else ledger.last_event_id(args.store, curator)
     if target is None:
@@ -68,6 +76,8 @@ def _undo(args) -> int:
 
 
 def _show(args) -> int:
+    from disfer import ledger  # pandas (speed, see above)
+
     info = ledger.show_source(args.store, args.source_id)
     print(f"source {info['source_id']} ({info['dataset']} #{info['original_index']}, {info['split']}): "
           f"original label {info['original_label']}")
@@ -98,6 +108,8 @@ def _quiet_broken_pipe(handler):
 
 @_quiet_broken_pipe
 def _log(args) -> int:
+    from disfer import ledger  # pandas (speed, see above)
+
     log = ledger.event_log(args.store, args.source_id)
     for e in log.to_dict("records"):
         record = {"event_id": e["event_id"], "source_id": e["source_id"], "labels": e["labels"],
@@ -116,6 +128,8 @@ def _log(args) -> int:
 
 @_quiet_broken_pipe
 def _queue(args) -> int:
+    from disfer import curation  # the analysis (speed, see above)
+
     queue = curation.review_queue(args.store, emotion=args.emotion, status=args.status,
                                   curator=args.curator, unreviewed_by=args.unreviewed_by)
     if args.limit:
@@ -130,6 +144,8 @@ def _queue(args) -> int:
 
 
 def _agreement(args) -> int:
+    from disfer import curation  # the analysis (speed, see above)
+
     result = curation.curator_agreement(args.store)
     if result.pairs.empty:
         print("fewer than two curators")
@@ -145,7 +161,7 @@ def _agreement(args) -> int:
 
 
 def _export(args) -> int:
-    from disfer.curation.export import export_dataset
+    from disfer.curation.export import export_dataset  # the analysis (speed, see above)
 
     # --status a b or --status a,b (put it after OUT: it takes every word that follows)
     statuses = [s for item in (args.status or []) for s in item.split(",") if s.strip()] or None
@@ -155,26 +171,27 @@ def _export(args) -> int:
     return 0
 
 
-def _decision_args(p, who: str) -> None:
+def _decision_args(p, who: str, statuses: str) -> None:
     p.add_argument("source_id", type=int)
     p.add_argument("--labels", default="", help="one or more emotions, comma-separated (none for excluded)")
     p.add_argument("--weights", help="one weight per label, comma-separated, summing to 1 (soft label)")
-    p.add_argument("--status", required=True, help=STATUS_HELP)
+    p.add_argument("--status", required=True, help=statuses)
     p.add_argument(who, help="your name (default: $DISFER_CURATOR)")
     p.add_argument("--note")
 
 
-def register(sub) -> None:
-    cur = sub.add_parser("curate", help="label curation: decisions, undo, review queue, agreement")
+def _curate_arguments(cur) -> None:
+    from disfer.ledger import DECISION_STATUSES, VIEW_STATUSES  # pandas (speed, see above)
+
     csub = cur.add_subparsers(dest="curate_command", metavar="ACTION")
     csub.required = True
 
     p = csub.add_parser("set", help="record a decision on a source")
-    _decision_args(p, "--curator")
+    _decision_args(p, "--curator", ", ".join(DECISION_STATUSES))
     p.set_defaults(func=_set)
 
     p = csub.add_parser("resolve", help="a lead settles a (disputed) source")
-    _decision_args(p, "--lead")
+    _decision_args(p, "--lead", ", ".join(DECISION_STATUSES))
     p.set_defaults(func=_resolve)
 
     p = csub.add_parser("undo", help="revert an event (default: your latest live decision)")
@@ -194,7 +211,7 @@ def register(sub) -> None:
 
     p = csub.add_parser("queue", help="sources to review, ranked by the label audit")
     p.add_argument("--emotion")
-    p.add_argument("--status", help=", ".join(ledger.VIEW_STATUSES))
+    p.add_argument("--status", help=", ".join(VIEW_STATUSES))
     p.add_argument("--curator", help="only sources this curator has decided")
     p.add_argument("--unreviewed-by", help="only sources this curator has not decided")
     p.add_argument("--limit", type=int, default=0)
@@ -204,13 +221,22 @@ def register(sub) -> None:
     p = csub.add_parser("agreement", help="Cohen's kappa between curators and their disagreements")
     p.set_defaults(func=_agreement)
 
-    from disfer.curation.export import FORMATS
 
-    p = sub.add_parser("export", help="write the curated dataset with a manifest / dataset card")
+def _export_arguments(p) -> None:
+    from disfer.curation.export import FORMATS  # the analysis (speed, see above)
+    from disfer.ledger import VIEW_STATUSES
+
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("out", help="output folder (must be empty or absent; --force replaces a previous export)")
     p.add_argument("--include-distorted", action="store_true", help="also the distorted versions")
     p.add_argument("--status", nargs="+", help="only these statuses (default: all but excluded); "
-                   + ", ".join(ledger.VIEW_STATUSES))
+                   + ", ".join(VIEW_STATUSES))
     p.add_argument("--force", action="store_true", help="replace a previous export in OUT")
     p.set_defaults(func=_export)
+
+
+def register(sub) -> None:
+    sub.add_parser("curate", help="label curation: decisions, undo, review queue, agreement",
+                   arguments=_curate_arguments)
+    sub.add_parser("export", help="write the curated dataset with a manifest / dataset card",
+                   arguments=_export_arguments)

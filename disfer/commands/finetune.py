@@ -1,15 +1,20 @@
-"""`disfer finetune`: the paper's per-distortion protocol or re-fine-tuning on curated labels."""
+"""`disfer finetune`: the paper's per-distortion protocol or re-fine-tuning on curated labels.
+
+`disfer.finetune` imports torch (seconds), so this module imports it only when `finetune` itself
+is parsed or run, never while the parser of every other command is built.
+"""
 
 from __future__ import annotations
 
 import json
 
-from disfer.finetune import DEFAULT_EPOCHS, DEFAULT_LR, PROTOCOLS, finetune, variant_summary
-from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS
-from disfer.finetune.targets import SCHEMES
+DESCRIPTION = ("Fine-tune a model on the study's stimuli, register the result as a new model variant, "
+               "and run it on every stimulus.")
 
 
 def _run(args) -> int:
+    from disfer.finetune import finetune, variant_summary  # torch: only when fine-tuning (speed)
+
     def show(row: dict) -> None:
         if args.quiet:
             return
@@ -33,10 +38,13 @@ def _run(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    p = sub.add_parser("finetune", help="fine-tune a model (paper protocol or curated labels)",
-                       description="Fine-tune a model on the study's stimuli, register the result as "
-                                   "a new model variant, and run it on every stimulus.")
+def _arguments(p) -> None:
+    # The defaults and choices are disfer.finetune's own; importing it imports torch, so this runs
+    # only when `disfer finetune` is parsed (cli.CommandParser), for speed.
+    from disfer.finetune import DEFAULT_EPOCHS, DEFAULT_LR, PROTOCOLS
+    from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS
+    from disfer.finetune.targets import SCHEMES
+
     p.add_argument("--model", required=True, help="model to start from (see `disfer models`)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
                    help="paper: per distortion, original labels; curated: the curated ground truth")
@@ -56,3 +64,8 @@ def register(sub) -> None:
                    help="render the distorted half of each batch on the fly (registry distortions)")
     p.add_argument("--json", action="store_true", help="print the variant's summary as JSON")
     p.set_defaults(func=_run)
+
+
+def register(sub) -> None:
+    sub.add_parser("finetune", help="fine-tune a model (paper protocol or curated labels)",
+                   description=DESCRIPTION, arguments=_arguments)

@@ -1,7 +1,18 @@
-"""FER models behind one interface: `load_model(id).predict_proba(faces) -> (N, 7)`."""
+"""FER models behind one interface: `load_model(id).predict_proba(faces) -> (N, 7)`.
 
-from disfer.models.base import FERModel, resolve_device
-from disfer.models.registry import FAMILIES, ModelInfo, list_models, load_model, register_model
+Importing this package (and listing models) does not import torch; `load_model` does, through
+the family's adapter. The adapters' torch base class is `disfer.models.torch_base.FERModel`.
+"""
 
-__all__ = ["FAMILIES", "FERModel", "ModelInfo", "list_models", "load_model", "register_model",
-           "resolve_device"]
+from disfer.models.base import ModelSpec
+from disfer.models.registry import (
+    FAMILIES,
+    ModelInfo,
+    list_models,
+    load_model,
+    register_model,
+    register_variant,
+)
+
+__all__ = ["FAMILIES", "ModelInfo", "ModelSpec", "list_models", "load_model", "register_model",
+           "register_variant"]

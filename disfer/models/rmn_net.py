@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import importlib.metadata
-import os
 import sys
 import types
 from pathlib import Path
@@ -27,10 +26,13 @@ from torch import nn
 
 from disfer.errors import ConfigError
 from disfer.models import weights as W
-from disfer.models.base import FER2013_ORDER, FERModel
+from disfer.models.base import FER2013_ORDER
+from disfer.models.locations import CHECKPOINT_FILE, HF_REPO
+from disfer.models.registry import FAMILIES
+from disfer.models.torch_base import FERModel
 
-CHECKPOINT_FILE = "Z_resmasking_dropout1_rot30_2019Nov30_13.32"
-HF_REPO = "phamquiluan/ResidualMaskingNetwork"
+# Where the checkpoint lives is decided torch-free (locations); these stay importable from here.
+__all__ = ["CHECKPOINT_FILE", "HF_REPO", "RMNEmotion", "resmasking_module", "rmn_models_dir"]
 INPUT_SIZE = 224
 _PACKAGE = "_disfer_rmn_models"
 
@@ -60,36 +62,11 @@ def resmasking_module() -> types.ModuleType:
     return importlib.import_module(f"{_PACKAGE}.resmasking")
 
 
-def hf_cache_dirs() -> list[Path]:
-    if os.environ.get("HF_HUB_CACHE"):
-        return [Path(os.environ["HF_HUB_CACHE"])]
-    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    return [home / "hub"]
-
-
 class RMNEmotion(FERModel):
-    family = "rmn"
-    description = ("Residual Masking Network (rmn package, resmasking_dropout1, 224x224 input, "
-                   "138M params; slow on CPU, use a GPU)")
+    spec = FAMILIES["rmn"]
     labels = FER2013_ORDER
-    weights_file = CHECKPOINT_FILE
-    weights_env = "DISFER_RMN_WEIGHTS"
     gpu_batch = 128  # 224x224 activations of a ResNet-34 with masks: a few GB per 128 images
     cpu_batch = 16   # ~5 s per batch on 2 cores, so progress moves and finished work is kept
-
-    @classmethod
-    def search_paths(cls) -> list[Path]:
-        paths = super().search_paths() + [Path("pretrained_ckpt")]  # rmn's own local override
-        repo = "models--" + HF_REPO.replace("/", "--")
-        for cache in hf_cache_dirs():
-            paths += sorted((cache / repo / "snapshots").glob(f"*/{CHECKPOINT_FILE}"))
-        return paths
-
-    @classmethod
-    def where_hint(cls) -> str:
-        cache = hf_cache_dirs()[0] / ("models--" + HF_REPO.replace("/", "--")) / "snapshots"
-        return (f"download {CHECKPOINT_FILE} from huggingface.co/{HF_REPO} into the Hugging Face "
-                f"cache ({cache}/<revision>/) or set {cls.weights_env} to the file")
 
     def build(self) -> nn.Module:
         return resmasking_module().resmasking_dropout1(in_channels=3, num_classes=7)

@@ -3,7 +3,8 @@
 Both return a (48, 48) float map over the face's own pixels, so a curator can see whether the
 model used the mouth and eyes or the hair and background ("What makes a smile?").
 Grad-CAM explains the model's last convolutional layer (coarse, class-discriminative); Gradient
-SHAP (captum) attributes the logit to input pixels against black and mean-grey baselines.
+SHAP attributes the logit to input pixels against black and mean-grey baselines (captum's
+algorithm, computed here with a random generator of its own; tests compare the two).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import torch.nn.functional as F
 
 from disfer.emotions import EMOTION_INDEX, parse_emotion_name
 from disfer.images import SIZE
-from disfer.models.base import FERModel, check_faces
+from disfer.models.base import check_faces
+from disfer.models.torch_base import FERModel
 
 
 def _target_index(model: FERModel, x: torch.Tensor, target: str | int | None) -> int:
@@ -60,24 +62,31 @@ def gradient_shap(model: FERModel, face: np.ndarray, target: str | int | None = 
                   n_samples: int = 32, stdev: float = 8.0, seed: int = 0) -> np.ndarray:
     """Gradient SHAP attributions of `target` to the 48x48 input pixels (signed, in logit units).
 
-    Baselines: a black face and a face of the image's mean grey; `stdev` is the noise (in grey
-    levels) captum adds to samples.
+    As captum's GradientShap: each of `n_samples` samples draws a baseline (a black face or a
+    face of the image's mean grey), adds Gaussian noise of `stdev` grey levels to the face, and
+    takes the gradient at a uniformly drawn point between the baseline and the noisy face; the
+    map is the mean of gradient x (noisy face - baseline). The draws come from a generator of
+    their own seeded with `seed`, so a seed always gives the same map, and torch's global
+    generator (which a training run in another session may be drawing from) is left untouched.
     """
-    from captum.attr import GradientShap
-
     model.load()
     x = _face_tensor(model, face)
     index = _target_index(model, x, target)
-
-    def forward(inputs: torch.Tensor) -> torch.Tensor:
-        return model.logits_to_canonical(model.network(model.prepare(inputs, exact=False)))
-
     baselines = torch.cat([torch.zeros_like(x), torch.full_like(x, float(x.mean()))])
-    torch.manual_seed(seed)
+    # Drawn on the CPU, so a seed gives the same samples whatever the model's device.
+    generator = torch.Generator().manual_seed(seed)
+    pick = torch.randint(len(baselines), (n_samples,), generator=generator)
+    noise = torch.randn((n_samples, *x.shape[1:]), generator=generator) * stdev
+    alpha = torch.rand((n_samples, 1, 1, 1), generator=generator)
+    base = baselines[pick.to(x.device)]
+    noisy = x + noise.to(x.device)
+    points = (base + alpha.to(x.device) * (noisy - base)).requires_grad_(True)
     with torch.enable_grad():
-        attr = GradientShap(forward).attribute(x, baselines=baselines, target=index,
-                                               n_samples=n_samples, stdevs=stdev)
-    return attr[0, 0].detach().float().cpu().numpy().astype(np.float32)
+        logits = model.logits_to_canonical(model.network(model.prepare(points, exact=False)))
+        # Samples are independent in eval mode, so the gradient of the sum is each one's own.
+        (grad,) = torch.autograd.grad(logits[:, index].sum(), points)
+    attr = ((noisy - base) * grad).mean(dim=0)
+    return attr[0].detach().float().cpu().numpy().astype(np.float32)
 
 
 def stimulus_face(store, stimulus_id: str) -> np.ndarray:
