@@ -21,7 +21,8 @@ from disfer.progress import set_quiet
 from disfer.store import Store, default_db_path
 
 # Modules with a `register(subparsers)` function; each adds its commands with
-# `set_defaults(func=handler)`, and handler(args) receives `args.store` (a Store).
+# `set_defaults(func=handler)`, and handler(args) receives `args.store` (a Store). A command that
+# only reads adds `read_only=True`: its store is opened read-only, never created or migrated.
 COMMAND_MODULES = (
     "disfer.commands.data",        # ingest, build, playlists, votes, export-stimuli, info
     "disfer.commands.models",      # models, predict, evaluate, saliency
@@ -29,6 +30,7 @@ COMMAND_MODULES = (
     "disfer.commands.curation",    # curate, export
     "disfer.commands.demo",        # demo
     "disfer.commands.finetune",    # finetune
+    "disfer.commands.store",       # backup, upgrade
 )
 
 
@@ -78,12 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     set_quiet(args.quiet)
-    args.store = Store(args.db) if args.db else Store()
+    args.store = Store(args.db, read_only=getattr(args, "read_only", False))
     try:
         result = args.func(args)
     except DisferError as err:
         print(f"disfer: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `disfer ... | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("disfer: interrupted; nothing was written by the unfinished step", file=sys.stderr)
         return 130

@@ -230,15 +230,18 @@ class Store:
         partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
         partial.unlink(missing_ok=True)
         try:
-            with self.read() as con:
-                name = con.execute("SELECT current_database()").fetchone()[0]
-                con.execute("ATTACH ? AS backup_target", [str(partial)])
+            if self._opens_read_only():
+                # A read-only connection cannot attach a file to write: copy through a scratch one.
+                self._check_file()
+                con = duckdb.connect(":memory:")
                 try:
-                    # An identifier cannot be a parameter; the name is quoted, quotes doubled.
-                    quoted = '"' + name.replace('"', '""') + '"'
-                    con.execute(f"COPY FROM DATABASE {quoted} TO backup_target")
+                    con.execute("ATTACH ? AS source_store (READ_ONLY)", [str(self.path)])
+                    _copy_database(con, "source_store", partial)
                 finally:
-                    con.execute("DETACH backup_target")
+                    con.close()
+            else:
+                with self.read() as con:
+                    _copy_database(con, con.execute("SELECT current_database()").fetchone()[0], partial)
             os.replace(partial, dest)
         except BaseException:
             partial.unlink(missing_ok=True)
@@ -269,6 +272,17 @@ def registered(con: duckdb.DuckDBPyConnection, **views) -> Iterator[duckdb.DuckD
     finally:
         for name in views:
             con.unregister(name)
+
+
+def _copy_database(con: duckdb.DuckDBPyConnection, name: str, target: Path) -> None:
+    """COPY FROM DATABASE `name` into a new file: one transaction, so one consistent snapshot."""
+    con.execute("ATTACH ? AS backup_target", [str(target)])
+    try:
+        # An identifier cannot be a parameter; the name is quoted, quotes doubled.
+        quoted = '"' + name.replace('"', '""') + '"'
+        con.execute(f"COPY FROM DATABASE {quoted} TO backup_target")
+    finally:
+        con.execute("DETACH backup_target")
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -16,7 +16,7 @@ def register(sub) -> None:
     rep.add_argument("--labels", choices=("original", "curated"), default="original",
                      help="ground truth: the dataset's labels or the curated ones (default original)")
     rep.add_argument("--no-consensus", action="store_true", help="skip the Dawid-Skene comparison")
-    rep.set_defaults(func=_report)
+    rep.set_defaults(func=_report, read_only=True)
 
     pred = sub.add_parser("predictions", help="predictions of models run elsewhere")
     psub = pred.add_subparsers(dest="predictions_command", metavar="ACTION")

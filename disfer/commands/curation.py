@@ -202,12 +202,12 @@ def _curate_arguments(cur) -> None:
 
     p = csub.add_parser("show", help="a source's ground truth and history")
     p.add_argument("source_id", type=int)
-    p.set_defaults(func=_show)
+    p.set_defaults(func=_show, read_only=True)
 
     p = csub.add_parser("log", help="every curation event, oldest first")
     p.add_argument("--source-id", type=int)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.set_defaults(func=_log)
+    p.set_defaults(func=_log, read_only=True)
 
     p = csub.add_parser("queue", help="sources to review, ranked by the label audit")
     p.add_argument("--emotion")
@@ -216,10 +216,10 @@ def _curate_arguments(cur) -> None:
     p.add_argument("--unreviewed-by", help="only sources this curator has not decided")
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_queue)
+    p.set_defaults(func=_queue, read_only=True)
 
     p = csub.add_parser("agreement", help="Cohen's kappa between curators and their disagreements")
-    p.set_defaults(func=_agreement)
+    p.set_defaults(func=_agreement, read_only=True)
 
 
 def _export_arguments(p) -> None:

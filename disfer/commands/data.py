@@ -53,10 +53,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("export-stimuli", help="PNG files and manifest.csv for a crowdsourcing platform")
     p.add_argument("dir")
-    p.set_defaults(func=_export_stimuli)
+    p.set_defaults(func=_export_stimuli, read_only=True)
 
     p = sub.add_parser("info", help="what the store holds")
-    p.set_defaults(func=_info)
+    p.set_defaults(func=_info, read_only=True)
 
 
 def _ingest_fer2013(args) -> None:

@@ -37,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("stimulus", help="stimulus id, e.g. 17-gaussian_blur-2")
     p.add_argument("--out", default="saliency", help="folder for the PNGs (default ./saliency)")
     p.add_argument("--target", help="emotion to explain (default: the model's prediction)")
-    p.set_defaults(func=_saliency)
+    p.set_defaults(func=_saliency, read_only=True)
 
 
 def _model_options(p) -> None:
