@@ -1,0 +1,174 @@
+"""The hosted team dashboard end to end: a local OpenID Connect provider (oidc-provider-mock) on
+loopback, the real app started with secrets pointing at it, and Debian's chromium signing in
+through the provider's form as an admin, a curator and a viewer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _settle, _wait_for_server
+
+USERS = {
+    "ann": {"sub": "ann", "email": "ann@lab.org", "roles": ["admin"]},
+    "cat": {"sub": "cat", "email": "cat@lab.org", "roles": ["curator"]},
+    "vic": {"sub": "vic", "email": "vic@lab.org", "roles": ["viewer"]},
+}
+VIEW_PAGES = {"Overview", "Stimuli", "Robustness", "Confusion", "Agreement", "Label audit", "Saliency"}
+EXPECTED_NAV = {"ann": VIEW_PAGES | {"Curation", "Export", "Fine-tuning", "Admin"},
+                "cat": VIEW_PAGES | {"Curation"}, "vic": VIEW_PAGES}
+
+
+def _start(args: list[str], env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def hosted_app(tmp_path_factory, demo_store):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium)")
+    folder = tmp_path_factory.mktemp("hosted")
+    db = folder / "study.duckdb"
+    db.write_bytes(Path(demo_store).read_bytes())
+    idp_port, app_port = _free_port(), _free_port()
+    mock = Path(sys.executable).with_name("oidc-provider-mock")
+    idp = _start([str(mock), "--port", str(idp_port),
+                  *[a for claims in USERS.values() for a in ("--user-claims", json.dumps(claims))]])
+    app_url = f"http://127.0.0.1:{app_port}"
+    secrets = folder / "secrets.toml"
+    secrets.write_text(
+        "[auth]\n"
+        f'redirect_uri = "{app_url}/oauth2callback"\n'
+        'cookie_secret = "a-test-cookie-secret-of-enough-length"\n'
+        'client_id = "disfer-studio"\nclient_secret = "any"\n'
+        f'server_metadata_url = "http://127.0.0.1:{idp_port}/.well-known/openid-configuration"\n')
+    env = {**os.environ, "DISFER_DB": str(db), "DISFER_HOSTED": "1", "PYTHONPATH": str(ROOT)}
+    app = _start([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+                  "--server.port", str(app_port), "--server.address", "127.0.0.1", "--server.headless", "true",
+                  "--browser.gatherUsageStats", "false", "--secrets.files", str(secrets)], env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{idp_port}/.well-known/openid-configuration", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or idp.poll() is not None:
+                    raise RuntimeError(f"oidc-provider-mock did not start: {idp.stdout.read()}") from None
+                time.sleep(0.3)
+        _wait_for_server(app_url, app)
+        yield app_url, db
+    finally:
+        _stop(app)
+        _stop(idp)
+
+
+@pytest.fixture(scope="module")
+def browser(hosted_app):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _sign_in_page(page) -> str:
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)
+    page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def _sign_in(browser, url: str, who: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(url)
+    _sign_in_page(page)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/authorize**", timeout=60_000)
+    page.locator(f'button[name=sub][value="{who}"]').click()
+    page.wait_for_url(f"{url}/**", timeout=60_000)
+    _settle(page)
+    return context, page
+
+
+def _nav(page) -> set[str]:
+    # Each link reads "<icon name>\n<title>": the title is its last line.
+    return {text.strip().splitlines()[-1] for text in
+            page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()}
+
+
+def test_before_sign_in_every_route_shows_nothing_of_the_study(hosted_app, browser):
+    url, _ = hosted_app
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    for path in ["", "stimuli", "curation", "export", "finetune", "admin", "curation?source=3"]:
+        page.goto(f"{url}/{path}")
+        text = _sign_in_page(page)
+        assert "Sign in" in text and "demo data" not in text
+        assert not any(ch.isdigit() for ch in text), text
+        assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+    context.close()
+
+
+@pytest.mark.parametrize("who", ["ann", "cat", "vic"])
+def test_each_role_signs_in_and_sees_its_pages(hosted_app, browser, who):
+    url, _ = hosted_app
+    context, page = _sign_in(browser, url, who)
+    try:
+        assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == "Overview"
+        assert _nav(page) == EXPECTED_NAV[who]
+        assert USERS[who]["email"] in page.locator('[data-testid="stSidebar"]').inner_text()
+        page.screenshot(path=str(Path(os.environ.get("DISFER_SCREENSHOTS", "/tmp")) / f"hosted_{who}.png"))
+        for path, title in (("curation", "Curation"), ("export", "Export"), ("finetune", "Fine-tuning")):
+            if title in EXPECTED_NAV[who]:
+                continue
+            page.goto(f"{url}/{path}")
+            _settle(page)
+            headings = page.locator('[data-testid="stMain"] h1').all_inner_texts()
+            assert title not in headings, (who, path)
+            assert page.get_by_role("button", name="Save decision").count() == 0
+    finally:
+        context.close()
+
+
+def test_the_curators_decision_is_recorded_under_their_email(hosted_app, browser):
+    url, db = hosted_app
+    context, page = _sign_in(browser, url, "cat")
+    try:
+        page.goto(f"{url}/curation")
+        _settle(page)
+        page.get_by_role("button", name="Confirm original label").click()
+        deadline = time.monotonic() + 60
+        while True:
+            log = subprocess.run([str(Path(sys.executable).with_name("disfer")), "--db", str(db), "curate", "log",
+                                  "--json"], capture_output=True, text=True, timeout=60)
+            rows = [json.loads(line) for line in log.stdout.splitlines() if line.strip()]
+            if rows or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert [r["curator"] for r in rows] == ["cat@lab.org"], log.stderr
+        page.get_by_role("button", name="Sign out").click()
+        # Streamlit ends the session at the provider too (its end_session page); back at the app,
+        # the visitor is signed out.
+        page.wait_for_timeout(2000)
+        page.goto(f"{url}/curation")
+        text = _sign_in_page(page)
+        assert "Sign in" in text and "cat@lab.org" not in text
+    finally:
+        context.close()
