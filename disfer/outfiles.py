@@ -16,8 +16,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,9 +93,10 @@ def writing(root: Path, relative: str | Path, mode: str = "wb", **open_args) -> 
     parts = Path(relative).parts
     path = confined(root, *parts)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        confined(root, *parts)  # a link may not appear on the way while we created folders
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            confined(root, *parts)  # a link may not appear on the way while we created folders
+        fd, tmp = _new_file(path.parent, f".{path.name}.", ".partial")
     except OSError as err:
         raise ConfigError(f"{path}: cannot write: {err.strerror or err}") from None
     try:
@@ -106,6 +107,34 @@ def writing(root: Path, relative: str | Path, mode: str = "wb", **open_args) -> 
         raise ConfigError(f"{path}: cannot write: {err.strerror or err}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+# O_EXCL: a name that exists (a link planted there too) is never opened; the next name is tried.
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _new_file(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    # Not tempfile.mkstemp: its files are 0600, and an export is read by others (a web server, a
+    # colleague); 0666 less the user's umask is what an ordinary file gets.
+    for _ in range(100):
+        name = os.path.join(folder, f"{prefix}{secrets.token_hex(6)}{suffix}")
+        try:
+            return os.open(name, _NEW_FILE, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
+def _new_folder(parent: Path, prefix: str) -> Path:
+    # Not tempfile.mkdtemp (0700), for the same reason: the folder becomes the export itself.
+    for _ in range(100):
+        folder = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            folder.mkdir(0o777)
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {parent}")
 
 
 def write_bytes(root: Path, relative: str | Path, data: bytes) -> Path:
@@ -219,7 +248,7 @@ def new_partial_folder(out: Path) -> Path:
     """An empty sibling folder of `out` to build an export in (removed by the caller on failure)."""
     output_folder(out.parent, "parent folder")
     try:
-        return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+        return _new_folder(out.parent, f".{out.name}.partial-")
     except OSError as err:
         raise ConfigError(f"{out}: cannot write beside it: {err.strerror or err}") from None
 

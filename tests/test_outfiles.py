@@ -141,3 +141,16 @@ def test_markdown_text_renders_as_exactly_its_text(text):
 
 def test_markdown_text_is_one_line():
     assert markdown_text("a\nb\r\nc\x00d\u2028e") == "a b c d e"
+
+
+def test_files_and_folders_get_the_modes_of_ordinary_ones(tmp_path):
+    # Not tempfile's private 0600 / 0700: an export is read by others (a web server, a colleague).
+    (tmp_path / "plain.txt").write_bytes(b"x")
+    (tmp_path / "plain").mkdir()
+    out = tmp_path / "out"
+    tmp = new_partial_folder(out)
+    write_bytes(tmp, "sub/data.csv", b"x")
+    swap_in(tmp, out, force=False)
+    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    assert mode(out / "sub" / "data.csv") == mode(tmp_path / "plain.txt")
+    assert mode(out) == mode(out / "sub") == mode(tmp_path / "plain")
