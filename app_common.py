@@ -1,6 +1,6 @@
 """The dashboard's shared frame: the store handle, the cache keyed on the store's change counter,
-the demo banner, the empty-state message, export buttons and face images. Pages import this;
-nothing in disfer/ does.
+the demo banner, the empty-state message, export buttons, face images, the export root, and `md`,
+through which every stored text reaches Markdown. Pages import this; nothing in disfer/ does.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import streamlit as st
 from app_identity import require_page
 from disfer.data.stimuli import stimulus_pixels as _stimulus_pixels
 from disfer.images import N_PIXELS, SIZE
+from disfer.outfiles import markdown_text
 from disfer.store import Store, default_db_path
 
 DEMO_BANNER = "demo data: synthetic faces and a simulated crowd"
@@ -44,6 +45,25 @@ disfer predict --model minixception        # a model's predictions
 
 The dashboard reads `$DISFER_DB` (default `data/disfer.duckdb`); pages refresh when the store changes.
 """
+
+
+def md(value: object) -> str:
+    """Text from the store (a curator, a note, a participant or model name, a label, an error that
+    quotes them) for anything Streamlit renders as Markdown: st.markdown, st.caption, st.write,
+    st.info/success/warning/error/toast, st.subheader, widget, metric, expander and button labels,
+    help texts and image captions. Shown as exactly its text: never an image that fetches a URL, a
+    link, HTML or a directive. (Streamlit has no escape of its own; tables and st.text need none.)"""
+    return markdown_text(value)
+
+
+# Where the Export page writes: the user names a folder in it, never a path.
+EXPORT_ROOT_ENV = "DISFER_EXPORT_ROOT"
+
+
+def export_root(store: Store) -> Path:
+    """$DISFER_EXPORT_ROOT, or `exports/` beside the store (data/exports/ by default)."""
+    configured = os.environ.get(EXPORT_ROOT_ENV, "").strip()
+    return Path(configured) if configured else Path(store.path).parent / "exports"
 
 
 @st.cache_resource

@@ -6,7 +6,8 @@ by `write_bytes` / `write_text`: to a temporary file in the same folder, then `o
 the target, refusing a symbolic link at the target or on the way from the root, so a link planted
 in the output folder is never followed. A folder we replace (`--force`) must hold exactly what a
 previous export of ours wrote (its manifest lists every file with its sha256); anything else is
-refused, never deleted.
+refused, never deleted. Stored text written into Markdown (the dataset card, the dashboard) goes
+through `markdown_text`, so a name can never become an image, a link or HTML.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from disfer.errors import ConfigError
 
@@ -34,6 +38,21 @@ def safe_name(value: object, what: str) -> str:
         raise ConfigError(f"{what} {text[:60]!r} cannot be used as a file or folder name "
                           "(letters, digits and . _ + - only)")
     return text
+
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark (and GitHub's and
+# Streamlit's Markdown): escaped, none of them starts an image, link, emphasis, table cell, heading,
+# math or a Streamlit directive. `<` and `>` become entities, so the escaped text holds no `<img`.
+_MARKDOWN_SPECIAL = re.compile(r"([!\"#$%&'()*+,\-./:;=?@\[\\\]^_`{|}~])")
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def markdown_text(value: object) -> str:
+    """`value` as Markdown that shows exactly its text, on one line: for stored text (a curator,
+    a note, a model name, a label) placed in Markdown."""
+    text = _LINE_BREAKS.sub(" ", str(value))
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def confined(root: Path, *parts: str) -> Path:
@@ -65,24 +84,64 @@ def output_folder(out: str | Path, what: str = "output folder") -> Path:
     return out
 
 
-def write_bytes(root: Path, relative: str | Path, data: bytes) -> Path:
-    """Write root/relative through a temporary file and os.replace; never through a link."""
+@contextmanager
+def writing(root: Path, relative: str | Path, mode: str = "wb", **open_args) -> Iterator[IO]:
+    """Open root/relative for writing, as a temporary file in the same folder that is os.replace'd
+    over the target when the block ends without error (removed when it fails), so the target is
+    never half written and a link at it is replaced, never followed. For files written as a stream
+    (a CSV of every face); `write_bytes` for data already in memory."""
     parts = Path(relative).parts
     path = confined(root, *parts)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        confined(root, *parts)  # a link may not appear on the way while we created folders
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)  # replaces a link itself, never its target
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            confined(root, *parts)  # a link may not appear on the way while we created folders
+        fd, tmp = _new_file(path.parent, f".{path.name}.", ".partial")
     except OSError as err:
         raise ConfigError(f"{path}: cannot write: {err.strerror or err}") from None
-    return path
+    try:
+        with os.fdopen(fd, mode, **open_args) as fh:
+            yield fh
+        os.replace(tmp, path)  # replaces a link itself, never its target
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write: {err.strerror or err}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+# O_EXCL: a name that exists (a link planted there too) is never opened; the next name is tried.
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _new_file(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    # Not tempfile.mkstemp: its files are 0600, and an export is read by others (a web server, a
+    # colleague); 0666 less the user's umask is what an ordinary file gets.
+    for _ in range(100):
+        name = os.path.join(folder, f"{prefix}{secrets.token_hex(6)}{suffix}")
+        try:
+            return os.open(name, _NEW_FILE, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
+def _new_folder(parent: Path, prefix: str) -> Path:
+    # Not tempfile.mkdtemp (0700), for the same reason: the folder becomes the export itself.
+    for _ in range(100):
+        folder = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            folder.mkdir(0o777)
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {parent}")
+
+
+def write_bytes(root: Path, relative: str | Path, data: bytes) -> Path:
+    """Write root/relative through a temporary file and os.replace; never through a link."""
+    with writing(root, relative) as fh:
+        fh.write(data)
+    return Path(root).joinpath(*Path(relative).parts)
 
 
 def write_text(root: Path, relative: str | Path, text: str) -> Path:
@@ -123,41 +182,73 @@ def previous_export_files(out: Path) -> list[str] | None:
     return found + [MANIFEST]
 
 
-def swap_in(tmp: Path, out: Path, force: bool) -> None:
-    """Move the finished folder `tmp` to `out`. An existing non-empty `out` is replaced only with
-    `force` and only when it is exactly a previous export of ours; its files are then removed one
-    by one (nothing else is deleted)."""
+def replaceable(out: Path, force: bool) -> list[str]:
+    """What replacing `out` would delete: nothing when `out` is absent or empty, else (only with
+    `force`) the files of a previous export of ours; ConfigError in one line for anything else (a
+    link, a file, a folder with other or changed content). Called before an export starts, so a
+    refusal costs no work, and again by `swap_in`."""
+    out = Path(out)
     if out.is_symlink():
         raise ConfigError(f"{out}: is a symbolic link; give the real folder")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        ours = previous_export_files(out) if force else None
-        if ours is None:
-            raise ConfigError(f"{out}: exists and is not empty; choose a new folder"
-                              + (" (it is not exactly a previous export: it holds other or changed "
-                                 "files, so it is left alone)" if force
-                                 else " or pass --force to replace a previous export"))
+    try:
+        empty = not out.exists() or not any(out.iterdir())
+    except OSError as err:
+        raise ConfigError(f"{out}: cannot read the folder: {err.strerror or err}") from None
+    if empty:
+        return []
+    ours = previous_export_files(out) if force else None
+    if ours is None:
+        raise ConfigError(f"{out}: exists and is not empty; choose a new folder"
+                          + (" (it is not exactly a previous export: it holds other or changed "
+                             "files, so it is left alone)" if force
+                             else " or pass --force to replace a previous export"))
+    return ours
+
+
+def swap_in(tmp: Path, out: Path, force: bool) -> None:
+    """Move the finished folder `tmp` to `out`. An existing non-empty `out` is replaced only with
+    `force` and only when it is exactly a previous export of ours; its files are then removed one
+    by one (nothing else is deleted)."""
+    ours = replaceable(out, force)
+    try:
+        if not ours:
+            if out.exists():
+                out.rmdir()
+            os.replace(tmp, out)
+            return
         old = out.parent / f".{out.name}.replaced-{os.getpid()}"
         os.replace(out, old)
-        os.replace(tmp, out)
-        for rel in ours:
-            (old / rel).unlink()
-        for folder in sorted((p for p in old.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
-                             reverse=True):
-            folder.rmdir()
-        old.rmdir()
-        return
-    if out.exists():
-        out.rmdir()
-    os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            os.replace(old, out)  # the previous export stays where it was
+            raise
+    except OSError as err:
+        raise ConfigError(f"{out}: cannot put the export in place: {err.strerror or err}") from None
+    for rel in ours:
+        (old / rel).unlink(missing_ok=True)
+    # Only the folders the listed files were in, and only once empty: a file that appeared there
+    # meanwhile keeps its folder (left beside the export as .NAME.replaced-PID).
+    for folder in sorted((p for p in old.rglob("*") if p.is_dir() and not p.is_symlink()),
+                         key=lambda p: len(p.parts), reverse=True):
+        _rmdir_if_empty(folder)
+    _rmdir_if_empty(old)
+
+
+def _rmdir_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def new_partial_folder(out: Path) -> Path:
     """An empty sibling folder of `out` to build an export in (removed by the caller on failure)."""
     output_folder(out.parent, "parent folder")
     try:
-        return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+        return _new_folder(out.parent, f".{out.name}.partial-")
     except OSError as err:
         raise ConfigError(f"{out}: cannot write beside it: {err.strerror or err}") from None
 

@@ -7,7 +7,7 @@ the curation page.
 
 import streamlit as st
 
-from app_common import analysed, face_image, page_header, require, show_table, stimulus_pixels
+from app_common import analysed, face_image, md, page_header, require, show_table, stimulus_pixels
 from disfer.analysis import label_audit
 
 facts = page_header("Label audit")
@@ -40,8 +40,8 @@ else:
             if pixels is not None:
                 st.image(face_image(pixels, 2), width=96)
             majorities = ", ".join(row.majorities or [])
-            st.caption(f"#{row.source_id}: labelled **{row.label}** ({row.label_share:.0%} of votes), "
-                       f"crowd says {majorities}")
+            st.caption(f"#{row.source_id}: labelled **{md(row.label)}** ({row.label_share:.0%} of votes), "
+                       f"crowd says {md(majorities)}")
             if st.button("Curate", key=f"curate-{row.source_id}"):
                 curate(row.source_id)
     if len(sources) > len(shown):

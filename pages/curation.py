@@ -15,6 +15,7 @@ from app_common import (
     cached,
     face_image,
     get_store,
+    md,
     page_header,
     require,
     saliency_image,
@@ -97,14 +98,15 @@ nav[3].caption(f"Queue: {len(queue_ids):,} sources, in the label audit's review 
 try:
     info = ledger.show_source(store, source_id)
 except DisferError as err:
-    st.info(str(err))
+    st.info(md(err))
     st.stop()
 original = info["original_label"]
 gt = info["ground_truth"]
-st.subheader(f"Source {source_id}: labelled {original or 'unknown'}")
-st.caption(f"{info['dataset']} row {info['original_index']} · {info['split'] or 'no split'} · "
+# Stored text (labels, split, curator) goes through md(): shown as text, never as Markdown.
+st.subheader(f"Source {source_id}: labelled {md(original or 'unknown')}")
+st.caption(f"{md(info['dataset'])} row {info['original_index']} · {md(info['split'] or 'no split')} · "
            + ("not curated yet" if gt is None else
-              f"ground truth: {gt['status']} {', '.join(gt['labels']) or '-'} by {gt['curator']}"
+              f"ground truth: {md(gt['status'])} {md(', '.join(gt['labels']) or '-')} by {md(gt['curator'])}"
               + (" (lead resolution)" if gt["resolved"] else "")))
 
 # -- the evidence: 10 versions, votes, consensus, models ----------------------------------------
@@ -115,9 +117,9 @@ grid = st.columns(5)
 for i, row in enumerate(summary.itertuples(index=False)):
     with grid[i % 5]:
         st.image(face_image(row.pixels, 2), width=96)
-        line = f"**{row.version}**: {row.top_votes}"
+        line = f"**{md(row.version)}**: {md(row.top_votes)}"
         if row.dawid_skene is not None:
-            line += f" · majority {row.majority} · DS {row.dawid_skene}"
+            line += f" · majority {md(row.majority)} · DS {md(row.dawid_skene)}"
         st.caption(line)
 
 left, right = st.columns(2)
@@ -146,7 +148,7 @@ if st.toggle("Saliency maps", key="show_saliency"):
             for i, row in enumerate(summary.itertuples(index=False)):
                 face = from_blob(row.pixels)
                 cells[i % 5].image(saliency_image(face, gradcam(model, face), scale=2), width=96,
-                                   caption=row.version)
+                                   caption=md(row.version))
     elif not st.session_state.get("saliency_model"):
         st.caption("No model with weights here: `disfer models` says where weights go.")
 
@@ -237,7 +239,7 @@ if not curator:
     st.caption("Enter your name in the sidebar to record decisions.")
 message = state.pop("cur_message", None)
 if message:
-    (st.success if message[0] == "ok" else st.error)(message[1])
+    (st.success if message[0] == "ok" else st.error)(md(message[1]))
 
 events = info["events"]
 if not events.empty:

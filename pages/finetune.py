@@ -3,7 +3,7 @@ training curve live, then compare it with its parent."""
 
 import streamlit as st
 
-from app_common import analysed, cached, get_store, page_header, require, show_chart, show_table
+from app_common import analysed, cached, get_store, md, page_header, require, show_chart, show_table
 from app_identity import require_page
 from disfer.analysis import robustness_curve
 from disfer.analysis.overview import curated_source_count, fine_tunable_models
@@ -69,11 +69,11 @@ if start:
                            progress=lambda f, text: bar.progress(min(f, 1.0), text=text))
     except DisferError as err:
         bar.empty()
-        st.error(str(err))
+        st.error(md(err))
     else:
         bar.progress(1.0, text="done")
         st.session_state["finetune_variant"] = variant
-        st.success(f"Registered **{variant}** and predicted every stimulus with it.")
+        st.success(f"Registered **{md(variant)}** and predicted every stimulus with it.")
 
 variants = cached(fine_tuned_variants)
 if not variants:
@@ -83,11 +83,12 @@ chosen = st.session_state.get("finetune_variant")
 variant = st.selectbox("Variant", variants, index=variants.index(chosen) if chosen in variants else len(variants) - 1)
 config = cached(variant_config, variant)
 parent = config["parent"]
-st.markdown(f"**{variant}**: {config['protocol']} protocol, from **{parent}**, targets {config['targets']}, "
-            f"{config['epochs']} epochs, best epoch {config['best_epoch']} (validation accuracy "
-            f"{config['best_val_accuracy']:.3f}, parent {config['parent_val_accuracy']:.3f}); "
-            f"{config['split']['train_images']} training / {config['split']['val_images']} validation images, "
-            f"{config['split']['split']}.")
+# The variant's config is stored JSON: every value reaches Markdown through md().
+st.markdown(f"**{md(variant)}**: {md(config['protocol'])} protocol, from **{md(parent)}**, targets "
+            f"{md(config['targets'])}, {md(config['epochs'])} epochs, best epoch {md(config['best_epoch'])} "
+            f"(validation accuracy {config['best_val_accuracy']:.3f}, parent {config['parent_val_accuracy']:.3f}); "
+            f"{md(config['split']['train_images'])} training / {md(config['split']['val_images'])} validation "
+            f"images, {md(config['split']['split'])}.")
 st.line_chart(accuracy_by_epoch(config["curve"]), x_label="epoch", y_label="accuracy")
 
 label_options = ["original labels"] + (["curated labels"] if cached(curated_source_count) else [])
@@ -96,7 +97,7 @@ for labels in label_options:
     st.subheader(f"Before / after, against the {labels}")
     curve = analysed(robustness_curve, raters=[parent, variant], label_kind=kind)
     if curve.empty:
-        st.info(f"No predictions of {parent} or {variant} on labelled stimuli.")
+        st.info(f"No predictions of {md(parent)} or {md(variant)} on labelled stimuli.")
         continue
     show_chart(robustness_chart(curve), f"finetune_{variant}_{kind}", key=f"chart_{kind}")
     show_table(robustness_drop(curve), f"finetune_drop_{variant}_{kind}", key=f"drop_{kind}")

@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from app_common import get_store, page_header, require, show_figure, show_table, study_report
+from app_common import get_store, md, page_header, require, show_figure, show_table, study_report
 from disfer.analysis.overview import emotion_counts, headline_table, model_status
 from disfer.charts import count_bars
 
 facts = page_header("Overview")
-st.caption(f"Store: `{get_store().path}`")
+st.caption(f"Store: {md(get_store().path)}")
 if facts["study_kind"] == "demo":
     st.markdown("**Data:** the offline demo study (synthetic faces and a simulated crowd; the model outputs are real predictions of the models on those faces).")
 elif facts["stimuli"]:

@@ -4,7 +4,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_common import cached, face_image, get_store, page_header, require, saliency_image, stimulus_pixels
+from app_common import (
+    cached,
+    face_image,
+    get_store,
+    md,
+    page_header,
+    require,
+    saliency_image,
+    stimulus_pixels,
+)
 from disfer.analysis.overview import model_weights
 from disfer.data.distortions import DISTORTION_ORDER
 from disfer.emotions import EMOTIONS
@@ -56,7 +65,7 @@ with right:
 stimulus_id = f"{int(source_id)}-{distortion}-{level}"
 pixels = stimulus_pixels([stimulus_id]).get(stimulus_id)
 if pixels is None or len(pixels) != N_PIXELS:
-    st.info(f"No picture of stimulus {stimulus_id} in this store.")
+    st.info(f"No picture of stimulus {md(stimulus_id)} in this store.")
     st.stop()
 
 weights = ready.set_index("model").loc[model_id, "weights"]
@@ -64,11 +73,11 @@ try:
     proba, cam, shap = _maps(model_id, str(get_store().path), weights, stimulus_id, pixels,
                              None if target == "the model's answer" else target)
 except Exception as err:  # noqa: BLE001 - a broken weights file must not take the page down
-    st.error(f"{model_id} could not explain {stimulus_id}: {err}")
+    st.error(f"{md(model_id)} could not explain {md(stimulus_id)}: {md(err)}")
     st.stop()
 face = from_blob(pixels)
 answer = EMOTIONS[int(np.argmax(proba))]
-st.markdown(f"**{model_id}** answers **{answer}** ({proba.max():.0%}) on `{stimulus_id}`.")
+st.markdown(f"**{md(model_id)}** answers **{answer}** ({proba.max():.0%}) on {md(stimulus_id)}.")
 cells = st.columns(3)
 cells[0].image(face_image(face, 5), caption="face", width=240)
 cells[1].image(saliency_image(face, cam), caption="Grad-CAM", width=240)

@@ -3,7 +3,7 @@ Figure 1) with the crowd's votes and every model's answer per version."""
 
 import streamlit as st
 
-from app_common import analysed, cached, face_image, page_header, require, show_table, stimulus_pixels
+from app_common import analysed, cached, face_image, md, page_header, require, show_table, stimulus_pixels
 from disfer.analysis.by_condition import condition_name
 from disfer.analysis.gallery import (
     AUDIT_STATUSES,
@@ -43,9 +43,9 @@ faces = stimulus_pixels(chunk["stimulus_id"])
 columns = st.columns(9)
 for i, row in enumerate(chunk.itertuples(index=False)):
     with columns[i % 9]:
-        said = f" / {row.majority}" if isinstance(row.majority, str) else ""
-        st.image(face_image(faces[row.stimulus_id], 2), width=96, caption=f"{row.label}{said}")
-        if st.button("open", key=f"open-{row.stimulus_id}", help=f"{row.stimulus_id}: label / majority",
+        said = f" / {md(row.majority)}" if isinstance(row.majority, str) else ""
+        st.image(face_image(faces[row.stimulus_id], 2), width=96, caption=f"{md(row.label)}{said}")
+        if st.button("open", key=f"open-{row.stimulus_id}", help=f"{md(row.stimulus_id)}: label / majority",
                      type="tertiary"):
             st.session_state["stimuli_source_id"] = int(row.source_id)
 
@@ -55,11 +55,11 @@ current = st.session_state.get("stimuli_source_id")
 source_id = st.selectbox("Source face", sources, index=sources.index(current) if current in sources else 0,
                          help="Click a face above or choose here: its 10 versions open below.")
 versions = analysed(source_versions, int(source_id))
-st.subheader(f"Source {source_id}: labelled {versions['label'].iloc[0]}")
+st.subheader(f"Source {source_id}: labelled {md(versions['label'].iloc[0])}")
 faces = stimulus_pixels(versions["stimulus_id"])
 columns = st.columns(5)
 for i, row in enumerate(versions.itertuples(index=False)):
     with columns[i % 5]:
-        st.image(face_image(faces[row.stimulus_id], 3), caption=condition_name(row.distortion, row.level),
+        st.image(face_image(faces[row.stimulus_id], 3), caption=md(condition_name(row.distortion, row.level)),
                  width=144)
 show_table(versions, f"source_{source_id}_versions")

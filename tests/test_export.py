@@ -16,6 +16,7 @@ from disfer.cli import main
 from disfer.curation.export import FORMATS, WRITERS, curated_status_counts, export_dataset, verify_export
 from disfer.emotions import EMOTIONS, FER2013_CODES
 from disfer.errors import ConfigError
+from disfer.outfiles import markdown_text
 from disfer.store import Store
 
 
@@ -213,3 +214,51 @@ def test_real_fer2013_rows_round_trip_with_curated_labels(tmp_path):
         after = con.execute("SELECT original_index, pixels, original_label FROM sources ORDER BY 1").fetchall()
     assert [(i, bytes(p)) for i, p in before] == [(i, bytes(p)) for i, p, _ in after]
     assert [after[sid - 1][2] for sid in relabeled] == list(relabeled.values())
+
+
+# -- stored text stays text, paths stay in the folder (issue 13) -------------------------------------
+BEACON = "![b](http://127.0.0.1:8599/beacon.png)"
+HTML_NOTE = "<img src=x onerror=alert(1)>"
+
+
+def test_the_dataset_card_shows_a_curator_name_only_escaped(curated, tmp_path):
+    markdown_it = pytest.importorskip("markdown_it")
+    ledger.record_decision(curated, 5, ["surprise"], None, "relabeled", BEACON, note=HTML_NOTE)
+    export_dataset(curated, "fer2013-csv", tmp_path / "out")
+    card = (tmp_path / "out" / "dataset_card.md").read_text()
+    assert markdown_text(BEACON) in card and "![" not in card and "<img" not in card
+    html = markdown_it.MarkdownIt().enable("table").render(card)
+    assert "<img" not in html and "<a " not in html  # an independent Markdown renderer agrees
+    assert BEACON.replace("&", "&amp;") in html  # and shows the name, character for character
+
+
+@pytest.mark.parametrize("column,value", [("split", "../../elsewhere"), ("split", "/tmp/anywhere"),
+                                          ("split", ".hidden"), ("original_label", "../x")])
+def test_folders_refuse_stored_text_that_is_not_a_name(curated, tmp_path, column, value):
+    with curated.write() as con:  # source 5 is uncurated: its original label is the one exported
+        con.execute(f"UPDATE sources SET {column} = ? WHERE source_id = 5", [value])
+    before = set(tmp_path.rglob("*"))
+    with pytest.raises(ConfigError, match=f"source 5: .*{column.split('_')[-1]}.*cannot be used as a file"):
+        export_dataset(curated, "folders", tmp_path / "deep" / "out")
+    assert set(tmp_path.rglob("*")) == before
+
+
+def test_force_replaces_a_tree_of_ours_and_leaves_nothing_behind(curated, tmp_path):
+    first = export_dataset(curated, "folders", tmp_path / "out")
+    ledger.record_decision(curated, 5, ["surprise"], None, "relabeled", "ann")
+    second = export_dataset(curated, "folders", tmp_path / "out", force=True)
+    assert second["files"] != first["files"] and verify_export(tmp_path / "out") == []
+    on_disk = {p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert on_disk == set(second["files"]) | {"manifest.json"}
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial or replaced folder
+
+
+def test_force_refuses_a_previous_export_holding_a_link(curated, tmp_path):
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    export_dataset(curated, "fer2013-csv", out)
+    victim.write_text("precious")
+    (out / "fer2013.csv").unlink()
+    (out / "fer2013.csv").symlink_to(victim)
+    with pytest.raises(ConfigError, match="not exactly a previous export"):
+        export_dataset(curated, "fer2013-csv", out, force=True)
+    assert victim.read_text() == "precious" and (out / "fer2013.csv").is_symlink()

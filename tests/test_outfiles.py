@@ -4,12 +4,14 @@ replaced only when it is exactly a previous export of ours."""
 from __future__ import annotations
 
 import hashlib
+import html as html_lib
 import json
+import string
 
 import pytest
 
 from disfer.errors import ConfigError
-from disfer.outfiles import new_partial_folder, safe_name, swap_in, write_bytes
+from disfer.outfiles import markdown_text, new_partial_folder, safe_name, swap_in, write_bytes, writing
 
 
 @pytest.mark.parametrize("bad", ["..", "../../elsewhere", "/etc", "a/b", "a\\b", "", ".hidden", "-rf",
@@ -112,3 +114,43 @@ def test_a_folder_under_a_file_is_one_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="not a folder|cannot create"):
         new_partial_folder(blocker / "out")
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path):
+    (tmp_path / "manifest.csv").write_text("old")
+    with pytest.raises(RuntimeError), writing(tmp_path, "manifest.csv", "w") as fh:
+        fh.write("half")
+        raise RuntimeError("disk gone")
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.csv"]
+    assert (tmp_path / "manifest.csv").read_text() == "old"
+
+
+@pytest.mark.parametrize("text", ["![b](http://127.0.0.1:8599/beacon.png)", "<img src=x onerror=alert(1)>",
+                                  "[click](javascript:alert(1))", "**bold** _it_ `code` ~~s~~", "# heading",
+                                  "1. item", "- item", "> quote", "a | b", "$x^2$", ":red[x] :material/home:",
+                                  "&amp; &#60;", "back\\slash", string.punctuation, "plain name"])
+def test_markdown_text_renders_as_exactly_its_text(text):
+    """Checked with an independent CommonMark renderer: one paragraph holding the text itself, no
+    image, link, HTML, emphasis, code, heading, list or table."""
+    markdown_it = pytest.importorskip("markdown_it")
+    escaped = markdown_text(text)
+    assert "![" not in escaped and "<" not in escaped
+    html = markdown_it.MarkdownIt().enable(["table", "strikethrough"]).render(escaped)
+    assert html == f"<p>{html_lib.escape(text, quote=True).replace('&#x27;', chr(39))}</p>\n"
+
+
+def test_markdown_text_is_one_line():
+    assert markdown_text("a\nb\r\nc\x00d\u2028e") == "a b c d e"
+
+
+def test_files_and_folders_get_the_modes_of_ordinary_ones(tmp_path):
+    # Not tempfile's private 0600 / 0700: an export is read by others (a web server, a colleague).
+    (tmp_path / "plain.txt").write_bytes(b"x")
+    (tmp_path / "plain").mkdir()
+    out = tmp_path / "out"
+    tmp = new_partial_folder(out)
+    write_bytes(tmp, "sub/data.csv", b"x")
+    swap_in(tmp, out, force=False)
+    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    assert mode(out / "sub" / "data.csv") == mode(tmp_path / "plain.txt")
+    assert mode(out) == mode(out / "sub") == mode(tmp_path / "plain")

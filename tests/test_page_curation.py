@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 from test_curation import add_sources
+from test_pages import assert_no_markup_from_the_store, markdown_texts
 
 from disfer import ledger
+from disfer.outfiles import markdown_text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # pages import app_common from the repository root, as `streamlit run` does
@@ -122,17 +124,87 @@ def test_saliency_is_optional(study, monkeypatch):
                          for c in at.caption)
 
 
+def export_page(db: Path, root: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("DISFER_EXPORT_ROOT", str(root))
+    return run_page("export", db, monkeypatch)
+
+
+def press_export(at: AppTest, name: str, fmt: str = "fer2013-csv", replace: bool = False) -> AppTest:
+    at.selectbox(key="export_format").set_value(fmt)
+    at.text_input(key="export_name").set_value(name)
+    at.checkbox(key="export_force").set_value(replace)
+    return button(at, "Export").click().run()
+
+
 def test_export_page_writes_the_dataset(study, monkeypatch, tmp_path):
     ledger.record_decision(study, 2, ["surprise"], None, "relabeled", "ann")
-    at = run_page("export", study.path, monkeypatch)
+    at = export_page(study.path, tmp_path / "exports", monkeypatch)
     clean(at)
-    at.selectbox(key="export_format").set_value("fer2013-csv")
-    at.text_input(key="export_out").set_value(str(tmp_path / "out"))
-    next(b for b in at.button if b.label == "Export").click().run()
+    press_export(at, "out")
     clean(at)
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "exports" / "out" / "manifest.json").read_text())
     assert manifest["rows"] == 3 and manifest["labels_changed"] == 1
     assert "labels changed from the original: 1" in texts(at)
+
+
+def test_the_export_root_defaults_to_exports_beside_the_store(study, monkeypatch):
+    monkeypatch.delenv("DISFER_EXPORT_ROOT", raising=False)
+    at = run_page("export", study.path, monkeypatch)
+    assert at.text_input(key="export_name").value == "fer2013-csv"  # follows the format
+    press_export(at, "fer2013-csv")
+    clean(at)
+    assert (study.path.parent / "exports" / "fer2013-csv" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("typed", ["/tmp/disfer-page-escape", "../x", "..", "a/b", "~/x", ".hidden", ""])
+def test_the_folder_field_cannot_leave_the_export_root(study, monkeypatch, tmp_path, typed):
+    root = tmp_path / "sandbox" / "exports"
+    at = export_page(study.path, root, monkeypatch)
+    before = set(tmp_path.rglob("*"))
+    press_export(at, typed)
+    assert not at.exception
+    assert at.error and "cannot be used as a file or folder name" in at.error[0].value
+    assert set(tmp_path.rglob("*")) == before and not Path("/tmp/disfer-page-escape").exists()
+
+
+def test_replace_replaces_only_a_previous_export(study, monkeypatch, tmp_path):
+    root = tmp_path / "exports"
+    at = export_page(study.path, root, monkeypatch)
+    press_export(at, "mine")
+    clean(at)
+    press_export(at, "mine")  # without Replace: refused
+    assert at.error and "not empty" in at.error[0].value
+    press_export(at, "mine", replace=True)  # a previous export of ours: replaced
+    clean(at)
+    (root / "mine" / "thesis.docx").write_text("three years of work")
+    press_export(at, "mine", replace=True)  # now it holds a user's file: refused, nothing deleted
+    assert at.error and "not exactly a previous export" in at.error[0].value
+    assert (root / "mine" / "thesis.docx").read_text() == "three years of work"
+    assert (root / "mine" / "manifest.json").is_file()
+
+
+BEACON = "![b](http://127.0.0.1:8599/beacon.png)"
+HTML_NOTE = "<img src=x onerror=alert(1)>"
+
+
+def test_a_curators_name_and_note_are_shown_as_text(study, monkeypatch, tmp_path):
+    """Issue 13: a curator named like a Markdown image made the Curation page and the Export page's
+    dataset card fetch the URL. Now no Markdown of either page holds it unescaped."""
+    ledger.record_decision(study, 2, ["surprise"], None, "relabeled", BEACON, note=HTML_NOTE)
+    ledger.record_decision(study, 3, ["fear"], None, "relabeled", BEACON, note=HTML_NOTE)
+    ledger.record_decision(study, 3, ["sadness"], None, "confirmed", "bob")  # a disagreement too
+    for source in (2, 3):
+        at = run_page("curation", study.path, monkeypatch, curator="lea", curation_source_id=source)
+        clean(at)
+        assert_no_markup_from_the_store(at)
+        if source == 2:  # "ground truth: relabeled surprise by <the name>", as its text
+            assert any(f"by {markdown_text(BEACON)}" in t for t in markdown_texts(at))
+    at = export_page(study.path, tmp_path / "exports", monkeypatch)
+    press_export(at, "out")
+    clean(at)
+    assert_no_markup_from_the_store(at)
+    card = next(t for t in markdown_texts(at) if t.startswith("# DisFER Studio curated dataset"))
+    assert markdown_text(BEACON) in card
 
 
 def test_leaving_and_coming_back_keeps_the_page_working(study, monkeypatch):

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from disfer.outfiles import markdown_text
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # pages import app_common from the repository root
 PAGE = str(ROOT / "pages" / "finetune.py")
@@ -48,7 +50,8 @@ def test_button_trains_a_variant_and_compares_it_with_its_parent(built_study):
     at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    assert any("minixception-ft-gaussian_blur" in s.value for s in at.success)
+    # the variant's name is stored text: shown escaped (app_common.md), as exactly its characters
+    assert any(markdown_text("minixception-ft-gaussian_blur") in s.value for s in at.success)
     assert any("Before / after" in h.value for h in at.subheader)
     with built_study.read() as con:
         n = con.execute("SELECT count(*) FROM predictions WHERE model_id = 'minixception-ft-gaussian_blur'"

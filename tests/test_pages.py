@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from disfer.emotions import EMOTIONS
+from disfer.outfiles import markdown_text
 from disfer.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +109,53 @@ def texts(at: AppTest) -> str:
              for e in getattr(at, kind)]
     parts += [f"{m.label}={m.value}" for m in at.metric]
     return "\n".join(str(p) for p in parts)
+
+
+# Elements whose text Streamlit shows as it is (tables, JSON, code, plain text, charts, pictures'
+# bytes): stored text may reach them raw. Every other string of an element (a body, a label, a help
+# text, a caption) is rendered as Markdown.
+PLAIN_ELEMENTS = {"arrow_data_frame", "arrow_table", "dataframe", "table", "json", "code", "text",
+                  "vega_lite_chart", "arrow_vega_lite_chart", "selectbox", "multiselect"}
+
+
+# Proto fields that hold no text for the reader (element ids, which carry a widget's key).
+NOT_SHOWN = {"id", "form_id"}
+
+
+def _strings(message) -> list[str]:
+    found = []
+    for field, value in message.ListFields():
+        if field.name in NOT_SHOWN:
+            continue
+        values = value if field.is_repeated else [value]
+        for v in values:
+            if isinstance(v, str):
+                found.append(v)
+            elif hasattr(v, "ListFields"):
+                found += _strings(v)
+    return found
+
+
+def markdown_texts(at: AppTest) -> list[str]:
+    """Every string on the page that Streamlit renders as Markdown, in the main area and sidebar."""
+    found = []
+    for node in [*at.main, *at.sidebar]:
+        proto = getattr(node, "proto", None)
+        if proto is None or getattr(node, "type", None) in PLAIN_ELEMENTS:
+            continue
+        if proto.DESCRIPTOR.name == "Element":
+            kind = proto.WhichOneof("type")
+            if kind in PLAIN_ELEMENTS:
+                continue
+            proto = getattr(proto, kind)
+        found += _strings(proto)
+    return found
+
+
+def assert_no_markup_from_the_store(at: AppTest) -> None:
+    """No image (which the browser would fetch) and no HTML reached Markdown unescaped."""
+    bad = [t for t in markdown_texts(at) if "![" in t or "<img" in t or "](http" in t]
+    assert not bad, bad
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -373,3 +421,22 @@ def test_robustness_switches_to_curated_labels_once_curation_exists(tmp_path):
     original = robustness_curve(load_study(study))
     assert shown["accuracy"].tolist() == pytest.approx(curated["accuracy"].tolist())
     assert curated["accuracy"].tolist() != pytest.approx(original["accuracy"].tolist())
+
+
+# Issue 13's beacon, without the ':' and '.' that chart field names cannot hold (a model name is one).
+BEACON = "![b](//beacon/b)"
+
+
+def test_stored_text_is_shown_as_text_on_every_page(tmp_path):
+    """A label and a model named like a Markdown image, a split holding HTML: issue 13's beacon
+    never reaches a page's Markdown unescaped (tables may show it raw: they are text)."""
+    store = make_small_study(tmp_path / "study.duckdb", models=("cnn_a", BEACON))
+    with store.write() as con:
+        con.execute("UPDATE sources SET split = ?", ["<img src=x onerror=alert(1)>"])
+        con.execute("UPDATE sources SET original_label = ? WHERE source_id = 1", [BEACON])
+    for page in PAGES:
+        at = run_page(page, store.path, stimuli_source_id=1)
+        assert_clean(at, page)
+        assert_no_markup_from_the_store(at)
+        if page == "stimuli":  # the label is on the page, as its text
+            assert f"Source 1: labelled {markdown_text(BEACON)}" in markdown_texts(at)

@@ -30,10 +30,10 @@ def test_pngs_are_written_after_the_store_is_closed(built_study, tmp_path, monke
 
     written = []
 
-    def png_with_store_closed(path, face):
+    def png_with_store_closed(out, name, face):
         assert not open_now, "a store connection is open while PNGs are written"
-        written.append(path.name)
-        real_png(path, face)
+        written.append(name)
+        real_png(out, name, face)
 
     monkeypatch.setattr(built_study, "read", tracked_read)
     monkeypatch.setattr(stimuli_export, "_write_png", png_with_store_closed)
@@ -54,4 +54,24 @@ def test_pngs_are_written_after_the_store_is_closed(built_study, tmp_path, monke
 def test_an_empty_store_writes_nothing(store, tmp_path):
     with pytest.raises(ConfigError, match="no stimuli"):
         export_stimuli(store, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_other_files_stay_and_files_of_the_same_name_are_replaced(built_study, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("the platform's own")
+    (out / "manifest.csv").write_text("an old manifest")
+    export_stimuli(built_study, out)
+    assert (out / "notes.txt").read_text() == "the platform's own"
+    assert (out / "manifest.csv").read_text().startswith(",".join(MANIFEST_COLUMNS))
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_stored_id_that_is_not_a_file_name_is_refused_before_writing(built_study, tmp_path):
+    with built_study.write() as con:
+        con.execute("INSERT INTO stimuli SELECT '../../escape', source_id, 'odd', 9, param, seed, pixels "
+                    "FROM stimuli WHERE stimulus_id = (SELECT min(stimulus_id) FROM stimuli)")
+    with pytest.raises(ConfigError, match="stimulus id '../../escape' cannot be used as a file"):
+        export_stimuli(built_study, tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -17,6 +17,12 @@ Which sources: every source with pixels and a label, except those whose status i
 source carries its provisional label, see disfer.curation). Excluded sources, when asked for, are
 written by `parquet` only (with no label); the other formats need a label per face and skip them.
 
+Confined: every path is built from safe names (`disfer.outfiles.safe_name`: a stored split such as
+`../../elsewhere` is refused, not followed), every file is written through `disfer.outfiles`, and
+`force` replaces only a previous export of ours (its manifest lists every file with its sha256);
+a folder with anything else in it is refused, never deleted. Stored text in the dataset card is
+escaped (`markdown_text`): a curator's name cannot become an image or a link.
+
 Deterministic: the same store gives the same bytes. Rows are ordered by source_id, distortion,
 level; the card's `date` is the time of the latest curation event (not the time of export), and
 nothing else in the output depends on the clock or the machine.
@@ -25,11 +31,8 @@ nothing else in the output depends on the clock or the machine.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import os
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,11 +41,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from disfer import ledger
+from disfer import ledger, outfiles
 from disfer.data.ferplus import FERPLUS_EMOTION_COLUMNS, FERPLUS_HEADER
 from disfer.emotions import EMOTIONS, FER2013_CODES
 from disfer.errors import ConfigError
 from disfer.images import SIZE, from_blob
+from disfer.outfiles import markdown_text, safe_name
 from disfer.progress import ProgressFn, bar
 from disfer.store import Store
 
@@ -152,8 +156,8 @@ def _study_vote_counts(store: Store) -> tuple[dict, dict]:
 
 
 # -- writers: each returns the relative paths it wrote --------------------------------------------
-def _write_csv(path: Path, header: list[str], rows) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
+def _write_csv(out: Path, name: str, header: list[str], rows) -> None:
+    with outfiles.writing(out, name, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
         w.writerows(rows)
@@ -162,7 +166,7 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
 def _write_fer2013(rows: pd.DataFrame, out: Path, store: Store, progress) -> list[str]:
     body = ((FER2013_CODES.index(r.label), _pixels_text(r.pixels), r.split)
             for r in bar(rows.itertuples(index=False), len(rows), "fer2013.csv", progress))
-    _write_csv(out / "fer2013.csv", ["emotion", "pixels", "Usage"], body)
+    _write_csv(out, "fer2013.csv", ["emotion", "pixels", "Usage"], body)
     return ["fer2013.csv"]
 
 
@@ -179,24 +183,33 @@ def _write_ferplus(rows: pd.DataFrame, out: Path, store: Store, progress) -> lis
             yield [r.split, f"{r.stimulus_id}.png", *(counts.get(c, 0) for c in FERPLUS_EMOTION_COLUMNS),
                    *(f"{v:.6g}" for v in soft), r.label, r.status, _pixels_text(r.pixels)]
 
-    _write_csv(out / "ferplus.csv", header, body())
+    _write_csv(out, "ferplus.csv", header, body())
     return ["ferplus.csv"]
+
+
+def image_paths(rows: pd.DataFrame) -> list[str]:
+    """`<split>/<label>/<stimulus_id>.png` of every row, each part a safe name: ConfigError naming
+    the source and the value when stored text is not one (checked before anything is written)."""
+    return [f"{safe_name(r.split, f'source {r.source_id}: split')}/"
+            f"{safe_name(r.label, f'source {r.source_id}: label')}/"
+            f"{safe_name(r.stimulus_id, f'source {r.source_id}: stimulus id')}.png"
+            for r in rows.itertuples(index=False)]
 
 
 def _write_folders(rows: pd.DataFrame, out: Path, store: Store, progress) -> list[str]:
     from PIL import Image
 
+    paths = image_paths(rows)
     written, table = [], []
-    for r in bar(rows.itertuples(index=False), len(rows), "images", progress):
-        rel = Path(r.split) / r.label / f"{r.stimulus_id}.png"
-        (out / rel.parent).mkdir(parents=True, exist_ok=True)
-        face = from_blob(r.pixels)
-        Image.fromarray(face, mode="L").save(out / rel, format="PNG")
-        written.append(rel.as_posix())
-        table.append([rel.as_posix(), r.source_id, r.stimulus_id, r.label, ",".join(r.labels),
+    for rel, r in zip(bar(paths, len(rows), "images", progress), rows.itertuples(index=False), strict=True):
+        png = io.BytesIO()
+        Image.fromarray(from_blob(r.pixels), mode="L").save(png, format="PNG")
+        outfiles.write_bytes(out, rel, png.getvalue())
+        written.append(rel)
+        table.append([rel, r.source_id, r.stimulus_id, r.label, ",".join(r.labels),
                       "" if r.weights is None else ",".join(f"{w:g}" for w in r.weights),
                       r.status, r.original_label or ""])
-    _write_csv(out / "labels.csv", ["path", "source_id", "stimulus_id", "label", "labels", "weights",
+    _write_csv(out, "labels.csv", ["path", "source_id", "stimulus_id", "label", "labels", "weights",
                                     "status", "original_label"], table)
     return written + ["labels.csv"]
 
@@ -235,7 +248,8 @@ def _write_parquet(rows: pd.DataFrame, out: Path, store: Store, progress) -> lis
         "pixels": pa.array(col("pixels"), pa.binary()),
     }).replace_schema_metadata({"disfer.emotions": ",".join(EMOTIONS),
                                 "disfer.pixels": f"{SIZE}x{SIZE} uint8 grey, row-major"})
-    pq.write_table(table, out / "dataset.parquet", compression="zstd")
+    with outfiles.writing(out, "dataset.parquet") as fh:
+        pq.write_table(table, fh, compression="zstd")
     return ["dataset.parquet"]
 
 
@@ -251,6 +265,9 @@ class ExportFormat:
     main_file: str | None = None
     """The one file that holds the whole dataset, worth offering as a download; None when the
     dataset is a tree of files."""
+    check: Callable[[pd.DataFrame], object] | None = None
+    """check(rows) raises ConfigError, before anything is written, when stored text in the rows
+    cannot become the paths the writer builds from it."""
 
 
 # The one list of formats: `FORMATS`, the CLI's --format choices and the dashboard's picker read it.
@@ -263,7 +280,7 @@ WRITERS: dict[str, ExportFormat] = {
         "pixels.", "ferplus.csv"),
     "folders": ExportFormat(
         _write_folders, "One PNG per face under <Usage>/<emotion>/, and labels.csv with the multi-label "
-        "view."),
+        "view.", check=image_paths),
     "parquet": ExportFormat(
         _write_parquet, "Multi-hot and soft labels, original label, provenance, curation status and "
         "pixels.", "dataset.parquet"),
@@ -272,14 +289,6 @@ FORMATS: tuple[str, ...] = tuple(WRITERS)
 
 
 # -- manifest and card ------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _facts(store: Store, rows: pd.DataFrame) -> dict:
     with store.read() as con:
         before = dict(con.execute(
@@ -303,74 +312,66 @@ def _facts(store: Store, rows: pd.DataFrame) -> dict:
 
 
 def _card(fmt: str, m: dict) -> str:
+    """The dataset card, in Markdown; stored text (curators, statuses) escaped as text."""
+    curators = ", ".join(f"{markdown_text(k)} ({v})" for k, v in m["curators"].items())
     lines = [f"# DisFER Studio curated dataset ({fmt})", "",
              f"- date (latest curation event): {m['date'] or 'no curation events'}",
              f"- store schema version: {m['schema_version']}; export format version {m['export_version']}",
              f"- sources: {m['sources']}; rows: {m['rows']} (distorted versions included: "
              f"{m['include_distorted']})",
-             f"- statuses exported: {', '.join(m['statuses'])}",
+             f"- statuses exported: {', '.join(map(markdown_text, m['statuses']))}",
              f"- labels changed from the original: {m['labels_changed']}; multi-label sources: "
              f"{m['multi_label_sources']}; skipped for want of a label: {m['skipped_unlabeled']}",
-             f"- curators (events): {', '.join(f'{k} ({v})' for k, v in m['curators'].items()) or 'none'}",
+             f"- curators (events): {curators or 'none'}",
              "", "| emotion | before (original labels, all sources) | after (exported, primary label) |",
              "|---|---|---|"]
     lines += [f"| {e} | {m['counts_before'][e]} | {m['counts_after'][e]} |" for e in EMOTIONS]
     lines += ["", "| status | sources |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in m["status_counts"].items()]
+    lines += [f"| {markdown_text(k)} | {v} |" for k, v in m["status_counts"].items()]
     lines += ["", "Checksums (sha256) of every file are in manifest.json.", ""]
     return "\n".join(lines)
 
 
 # -- entry point --------------------------------------------------------------------------------------
-def _prepare_out(out: Path, force: bool) -> Path:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not (force and (out / "manifest.json").is_file()):
-            raise ConfigError(f"{out}: exists and is not empty; choose a new folder"
-                              + ("" if force else " or pass --force to replace a previous export"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    return tmp
-
-
 def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: bool = False,
                    statuses: list[str] | None = None, force: bool = False,
                    progress: ProgressFn | None = None) -> dict:
     """Write the curated dataset in `fmt` into folder `out`; returns the manifest (also written).
 
     The folder appears whole or not at all: files are written to a sibling temporary folder that
-    is renamed at the end. `force` replaces a folder holding a previous export (its manifest.json).
+    is swapped in at the end. `out` must be new or empty; `force` also lets it replace exactly a
+    previous export of ours (every file its manifest lists, unchanged, and nothing else).
     """
     if fmt not in WRITERS:
         raise ConfigError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     out = Path(out)
+    statuses = _check_statuses(statuses)
+    outfiles.replaceable(out, force)  # refused before any work; checked again at the swap
     rows, info = curated_rows(store, include_distorted, statuses)
     if fmt != "parquet" and len(rows):
         # Only Parquet can say "excluded, no label"; the other formats need one label per face.
         unlabeled = rows["label"].isna()
         info["skipped_unlabeled"] += int((unlabeled & (rows["distortion"] == "original")).sum())
         rows = rows[~unlabeled].reset_index(drop=True)
-    tmp = _prepare_out(out, force)
+    if WRITERS[fmt].check is not None:
+        WRITERS[fmt].check(rows)
+    tmp = outfiles.new_partial_folder(out)
     try:
         files = WRITERS[fmt].write(rows, tmp, store, progress)
         manifest = {"format": fmt, "export_version": EXPORT_VERSION, "schema_version": store.schema_version(),
                     "include_distorted": bool(include_distorted), "rows": int(len(rows)),
                     "emotions": list(EMOTIONS), "fer2013_codes": list(FER2013_CODES),
                     **info, **_facts(store, rows)}
-        (tmp / "dataset_card.md").write_text(_card(fmt, manifest), encoding="utf-8")
+        outfiles.write_text(tmp, "dataset_card.md", _card(fmt, manifest))
         files.append("dataset_card.md")
-        manifest["files"] = {rel: {"sha256": _sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size}
+        manifest["files"] = {rel: {"sha256": outfiles.sha256(tmp / rel), "bytes": (tmp / rel).stat().st_size}
                              for rel in sorted(files)}
         buf = io.StringIO()
         json.dump(manifest, buf, indent=2, sort_keys=True)
-        (tmp / "manifest.json").write_text(buf.getvalue() + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out) if any(out.iterdir()) else out.rmdir()
-        os.replace(tmp, out)
+        outfiles.write_text(tmp, outfiles.MANIFEST, buf.getvalue() + "\n")
+        outfiles.swap_in(tmp, out, force)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        outfiles.remove_partial_folder(tmp)
         raise
     return manifest
 
@@ -380,4 +381,4 @@ def verify_export(out: str | Path) -> list[str]:
     out = Path(out)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     return [rel for rel, f in manifest["files"].items()
-            if not (out / rel).is_file() or _sha256(out / rel) != f["sha256"]]
+            if not (out / rel).is_file() or outfiles.sha256(out / rel) != f["sha256"]]

@@ -1,4 +1,10 @@
-"""Write the stimuli for a crowdsourcing platform: `<stimulus_id>.png` files and `manifest.csv`."""
+"""Write the stimuli for a crowdsourcing platform: `<stimulus_id>.png` files and `manifest.csv`.
+
+The files go into a folder that may hold other things (a platform's own files): a file of the same
+name is replaced, anything else is left alone. Each file is written through `disfer.outfiles`: a
+stored id that is not a safe file name is refused before anything is written, and a link planted
+at `<id>.png` or `manifest.csv` is replaced, never followed to overwrite what it points to.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from disfer import outfiles
 from disfer.errors import ConfigError, InputError
 from disfer.images import N_PIXELS, from_blob
 from disfer.progress import Progress, ProgressFn
 from disfer.store import Store
 
+MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("stimulus_id", "source_id", "fer_label", "distortion", "level", "param", "playlist")
 FETCH_ROWS = 4096
 # One row per stimulus and playlist it is in (stimuli in no playlist last), pixels last.
@@ -29,6 +37,8 @@ def export_stimuli(store: Store, out_dir: str | Path, progress: ProgressFn | Non
     Files already in `out_dir` with the same names are overwritten; others are left alone.
     """
     out = Path(out_dir)
+    if out.is_symlink():
+        raise ConfigError(f"{out}: the output folder is a symbolic link; give the real folder")
     if out.exists() and not out.is_dir():
         raise InputError(out, "exists and is not a folder")
     # The store is read first and closed before any file is written, so a slow disk does not keep
@@ -36,19 +46,20 @@ def export_stimuli(store: Store, out_dir: str | Path, progress: ProgressFn | Non
     # memory does not grow with the number of stimuli.
     with tempfile.TemporaryFile() as spill:
         rows = _read_stimuli(store, spill)
-        out.mkdir(parents=True, exist_ok=True)
-        manifest = out / "manifest.csv"
+        names = [f"{outfiles.safe_name(row[0], 'stimulus id')}.png" for row in rows]
+        outfiles.output_folder(out)
         spill.seek(0)
-        with open(manifest, "w", newline="") as fh, \
+        # The manifest replaces the old one only once every PNG is written.
+        with outfiles.writing(out, MANIFEST, "w", newline="") as fh, \
                 Progress(len(rows), f"writing stimuli to {out}", progress, unit="png") as bar:
             writer = csv.writer(fh)
             writer.writerow(MANIFEST_COLUMNS)
-            for k, row in enumerate(rows, start=1):
-                _write_png(out / f"{row[0]}.png", from_blob(spill.read(N_PIXELS)))
+            for k, (name, row) in enumerate(zip(names, rows, strict=True), start=1):
+                _write_png(out, name, from_blob(spill.read(N_PIXELS)))
                 writer.writerow(_manifest_row(*row))
                 if k % FETCH_ROWS == 0 or k == len(rows):
                     bar.update(k - bar.done)
-    return manifest
+    return out / MANIFEST
 
 
 def _read_stimuli(store: Store, spill) -> list[tuple]:
@@ -66,13 +77,13 @@ def _read_stimuli(store: Store, spill) -> list[tuple]:
     return rows
 
 
-def _write_png(path: Path, face: np.ndarray) -> None:
+def _write_png(out: Path, name: str, face: np.ndarray) -> None:
     import cv2
 
     ok, png = cv2.imencode(".png", np.ascontiguousarray(face))
     if not ok:
-        raise InputError(path, "PNG encoding failed")
-    path.write_bytes(png.tobytes())
+        raise InputError(out / name, "PNG encoding failed")
+    outfiles.write_bytes(out, name, png.tobytes())
 
 
 def _manifest_row(stimulus_id, source_id, label, distortion, level, param, playlist) -> list:
