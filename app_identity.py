@@ -16,6 +16,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 
 from disfer.access import AccessDenied, Actor, local_actor, may, require, role_for
 from disfer.hosted import HostedConfig, hosted_config
+from disfer.outfiles import markdown_text
 
 CURATOR_KEY = "curator"  # session key of the name a local curator types
 
@@ -55,7 +56,7 @@ def _sign_in_page() -> None:
     cfg = config()
     st.title("DisFER Studio")
     if cfg.problem:
-        st.error(cfg.problem)
+        st.error(markdown_text(cfg.problem))
         return
     actor = _signed_in(cfg)
     if actor is None:
@@ -105,5 +106,5 @@ def require_page(action: str) -> Actor:
     try:
         return require(actor, action)
     except AccessDenied as err:
-        st.error(str(err))
+        st.error(markdown_text(str(err)))  # it quotes the provider's email: text, not Markdown
         st.stop()

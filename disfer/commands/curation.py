@@ -231,7 +231,7 @@ def _export_arguments(p) -> None:
     p.add_argument("--include-distorted", action="store_true", help="also the distorted versions")
     p.add_argument("--status", nargs="+", help="only these statuses (default: all but excluded); "
                    + ", ".join(VIEW_STATUSES))
-    p.add_argument("--force", action="store_true", help="replace a previous export in OUT")
+    p.add_argument("--force", action="store_true", help="replace a previous export in OUT (only a folder holding exactly that export, nothing else)")
     p.set_defaults(func=_export)
 
 
