@@ -34,8 +34,10 @@ def ensure_store(path: Path | None = None, seed: int = 0, out=print) -> bool:
         return False
     existed = path.exists()
     store = Store(path)
-    with store.read() as con:
-        n_sources = con.execute("SELECT count(*) FROM sources").fetchall()[0][0]
+    n_sources = 0
+    if existed:   # a missing store is not created here: the demo appears there whole, or not at all
+        with store.read() as con:
+            n_sources = con.execute("SELECT count(*) FROM sources").fetchall()[0][0]
     if n_sources:
         # Faces but no study yet: the user's own data, half-way; building a demo into it would mix the two.
         out(f"{path} holds {n_sources:,} faces but no stimuli yet; run `disfer build` to make the study "

@@ -121,6 +121,89 @@ def test_replace_drops_old_playlists(built_study):
         assert con.execute("SELECT count(*) FROM playlists").fetchall()[0][0] == 0
 
 
+def _add_predictions(store) -> None:
+    with store.write() as con:
+        con.execute("INSERT INTO models (model_id, family) VALUES ('m', 'external')")
+        con.execute("INSERT INTO predictions SELECT 'm', stimulus_id, 'f', 1, 0, 0, 0, 0, 0, 0, 'anger'"
+                    " FROM stimuli")
+
+
+def _counts(store) -> dict[str, int]:
+    with store.read() as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                for t in ("stimuli", "playlists", "predictions", "runs")}
+
+
+def _schema(store, tables=("playlists", "predictions")) -> list:
+    with store.read() as con:
+        return con.execute(
+            "SELECT 'table', table_name, sql FROM duckdb_tables() WHERE table_name IN (SELECT unnest(?))"
+            " UNION ALL SELECT 'index', index_name, sql FROM duckdb_indexes()"
+            " WHERE table_name IN (SELECT unnest(?)) ORDER BY 1, 2", [list(tables), list(tables)]).fetchall()
+
+
+@pytest.mark.parametrize("fail_at", ["render", "record"])
+def test_a_replace_that_fails_halfway_leaves_the_old_study_whole(built_study, monkeypatch, fail_at):
+    """Issue 13, item 6: the old playlists and predictions go in the same transaction as the old
+    stimuli, so a failure (or a kill) at any point leaves all three as they were."""
+    import disfer.data.build as build
+
+    _add_predictions(built_study)
+    before = _counts(built_study)
+    assert before["playlists"] == before["predictions"] == before["stimuli"] == 280
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(build, {"render": "render_sources", "record": "_record_build"}[fail_at], boom)
+    with pytest.raises(RuntimeError, match="killed"):
+        build_study(built_study, per_class=4, seed=1, replace=True)
+    assert _counts(built_study) == before
+
+
+def test_replace_empties_playlists_and_predictions_and_keeps_their_tables_as_defined(built_study):
+    _add_predictions(built_study)
+    schema = _schema(built_study)
+    assert build_study(built_study, per_class=4, seed=1, replace=True) == 280
+    after = _counts(built_study)
+    assert (after["stimuli"], after["playlists"], after["predictions"]) == (280, 0, 0)
+    assert _schema(built_study) == schema
+    # The foreign keys hold as before: a playlist or prediction of an unknown stimulus is refused,
+    # and a stimulus that a playlist names cannot be deleted.
+    import duckdb
+
+    with pytest.raises(duckdb.ConstraintException), built_study.write() as con:
+        con.execute("INSERT INTO playlists VALUES (1, 'no-such-stimulus', 1)")
+    with pytest.raises(duckdb.ConstraintException), built_study.write() as con:
+        con.execute("INSERT INTO predictions SELECT 'm', 'no-such', 'f', 1, 0, 0, 0, 0, 0, 0, 'anger'")
+    with pytest.raises(duckdb.ConstraintException), built_study.write() as con:
+        sid = con.execute("SELECT min(stimulus_id) FROM stimuli").fetchall()[0][0]
+        con.execute("INSERT INTO playlists VALUES (1, ?, 1)", [sid])
+        con.execute("COMMIT")
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM stimuli WHERE stimulus_id = ?", [sid])
+
+
+def test_a_replace_rechecks_for_votes_inside_its_transaction(built_study, monkeypatch):
+    """Votes imported between the first check and the write still stop the rebuild."""
+    import disfer.data.build as build
+
+    real = build._spill_faces
+
+    def spill_then_vote(store, source_ids, spill):
+        real(store, source_ids, spill)
+        with store.write() as con:
+            con.execute("INSERT INTO participants VALUES ('p1', 'study', NULL)")
+            con.execute("INSERT INTO votes (participant_id, stimulus_id, emotion)"
+                        " SELECT 'p1', min(stimulus_id), 'fear' FROM stimuli")
+
+    monkeypatch.setattr(build, "_spill_faces", spill_then_vote)
+    before = _counts(built_study)
+    with pytest.raises(ConfigError, match="votes"):
+        build_study(built_study, per_class=4, seed=1, replace=True)
+    assert _counts(built_study) == before
+
+
 def test_too_few_faces_per_class_or_empty_split_is_a_config_error(store, fer2013_csv):
     ingest_fer2013(store, fer2013_csv(per_emotion=2))
     with pytest.raises(ConfigError, match="only 2 anger faces"):

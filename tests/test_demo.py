@@ -13,7 +13,7 @@ from disfer.cli import main
 from disfer.demo import DEMO_DESCRIPTION, build_demo
 from disfer.errors import ConfigError
 from disfer.images import stack_blobs
-from disfer.launch import ensure_store
+from disfer.launch import ensure_store, has_stimuli
 from disfer.store import Store
 
 
@@ -119,6 +119,7 @@ def test_launch_builds_the_demo_into_a_missing_store(tmp_path: Path, monkeypatch
     assert ensure_store(tmp_path / "new" / "study.duckdb", out=lines.append) is True
     assert built == [tmp_path / "new" / "study.duckdb"]
     assert "missing: building the demo" in lines[0]
+    assert not (tmp_path / "new" / "study.duckdb").exists()   # the demo alone puts a store there
 
 
 def test_launch_leaves_a_half_made_user_store_alone(store: Store, fer2013_csv):
@@ -128,3 +129,37 @@ def test_launch_leaves_a_half_made_user_store_alone(store: Store, fer2013_csv):
     lines: list[str] = []
     assert ensure_store(store.path, out=lines.append) is False
     assert _scalar(store, "SELECT count(*) FROM stimuli") == 0 and "disfer build" in lines[0]
+
+
+# -- issue 13, item 8: a demo that fails leaves no half-built store -------------------------------
+
+def test_a_demo_that_fails_at_its_last_step_leaves_nothing_at_the_target(tmp_path: Path, monkeypatch):
+    """Faces, study, votes, predictions and the fine-tune are all made, then the last step fails:
+    no store at the target, no temporary store, no checkpoint folder."""
+    import disfer.demo as demo
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(demo, "_mark_demo", fails)
+    target = tmp_path / "data" / "disfer.duckdb"
+    lines: list[str] = []
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_demo(Store(target), log=lines.append)
+    assert any(line.startswith("quick fine-tune") for line in lines)   # it got that far
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["data"]
+    assert has_stimuli(target) is False
+
+
+def test_a_demo_that_fails_into_an_empty_store_leaves_it_as_it_was(store: Store, monkeypatch):
+    import disfer.data.build as build
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(build, "build_study", fails)
+    before = (store.path.read_bytes(), store.change_counter())
+    with pytest.raises(RuntimeError, match="interrupted"):
+        build_demo(store)
+    assert (store.path.read_bytes(), store.change_counter()) == before
+    assert sorted(p.name for p in store.path.parent.iterdir()) == [store.path.name]

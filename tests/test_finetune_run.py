@@ -6,7 +6,12 @@ path is the one a full run takes.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +22,7 @@ from disfer.cli import main
 from disfer.emotions import EMOTIONS
 from disfer.errors import ConfigError
 from disfer.finetune import finetune, variant_config, weights_file
+from disfer.finetune.checkpoints import store_id, write_checkpoint
 from disfer.finetune.pools import curated_pool, paper_pool
 from disfer.models import list_models, load_model
 
@@ -52,9 +58,17 @@ def test_paper_protocol_registers_a_variant_with_weights_curve_and_predictions(b
     assert n_pred == n_stim == 280 and run == "done"
     assert seen and seen[-1] == pytest.approx(1.0)
 
-    # The checkpoint is a safetensors file next to the store, with the parent's architecture.
+    # The checkpoint is a safetensors file in the store's own folder under models/, named after
+    # the variant and its content, with the parent's architecture and its sha256 recorded.
     path = weights_file(built_study, variant)
-    assert path == Path(built_study.path).parent / "models" / f"{variant}.safetensors"
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path == (Path(built_study.path).parent / "models" / store_id(built_study)
+                    / f"{variant}.{sha[:16]}.safetensors")
+    with built_study.read() as con:
+        fingerprint, recorded = con.execute(
+            "SELECT fingerprint, json_extract_string(config, '$.weights_sha256') FROM models "
+            "WHERE model_id = ?", [variant]).fetchone()
+    assert fingerprint == recorded == sha
     state = load_file(str(path))
     parent_model = load_model("minixception", device="cpu")
     assert set(state) == set(parent_model.network.state_dict())
@@ -117,7 +131,9 @@ def test_a_rerun_redefines_the_variant_and_predicting_keeps_its_definition(built
                                            "WHERE model_id = ?", [variant]).fetchone()
         runs = con.execute("SELECT status, json_extract_string(result, '$.variant') FROM runs "
                            "WHERE kind = 'finetune' ORDER BY run_id").fetchall()
-    assert (family, parent, path) == ("minixception", "minixception", f"models/{variant}.safetensors")
+    assert (family, parent) == ("minixception", "minixception")
+    assert path == weights_file(built_study, variant).relative_to(Path(built_study.path).parent).as_posix()
+    assert path.startswith(f"models/{store_id(built_study)}/{variant}.")
     assert runs == [("done", variant), ("done", variant)]
 
 
@@ -222,3 +238,140 @@ def test_cli_finetune_and_its_errors(built_study, capsys):
     code = main(["--db", db, "finetune", "--model", "minixception", "--distortion", "fog"])
     assert code == 2
     assert "unknown distortion 'fog'" in capsys.readouterr().err
+
+
+# -- issue 13: a kill leaves a whole store; stores in one folder keep their own checkpoints --------
+
+def _run_rows(store) -> list:
+    from disfer.runs import read_runs
+
+    with store.read() as con:
+        return read_runs(con, "finetune")
+
+
+def test_a_killed_fine_tune_is_shown_interrupted_and_leaves_no_variant(built_study):
+    """Issue 13, item 7: kill -9 during training; its 'running' row is then shown 'interrupted'."""
+    disfer = Path(sys.executable).with_name("disfer")
+    proc = subprocess.Popen([str(disfer), "--quiet", "--db", str(built_study.path), "finetune", "--model",
+                             "minixception", "--distortion", "gaussian_blur", "--epochs", "200",
+                             "--batches", "50", "--per-class", "1", "--device", "cpu"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _run_rows(built_study):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "the fine-tune never started its run"
+            time.sleep(0.2)
+        (run,) = _run_rows(built_study)
+        assert run.status == "running" and run.config["process"]["pid"] == proc.pid
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    (run,) = _run_rows(built_study)
+    assert (run.stored_status, run.status) == ("running", "interrupted")
+    with built_study.read() as con:
+        assert con.execute("SELECT count(*) FROM models WHERE parent_id IS NOT NULL").fetchone()[0] == 0
+
+
+def test_a_variant_registered_before_its_predictions_is_completed_by_the_next_predict(built_study, monkeypatch):
+    """Killed while predicting: the variant and its finished run are whole, and predict completes it."""
+    import disfer.models.predict as P
+
+    real = P.predict_store
+
+    def die(fraction, text=""):
+        if fraction > 0.3:   # the variant's first batch of 100 is stored
+            raise KeyboardInterrupt
+
+    def dies_in_the_variant(store, model_id, **kwargs):
+        if model_id != "minixception":
+            kwargs.update(batch=100, progress=die)
+        return real(store, model_id, **kwargs)
+
+    monkeypatch.setattr(P, "predict_store", dies_in_the_variant)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(built_study, "minixception", distortion="gaussian_blur", **FAST)
+    monkeypatch.undo()
+    variant = "minixception-ft-gaussian_blur"
+    (run,) = _run_rows(built_study)
+    assert run.status == "done" and run.result["variant"] == variant
+
+    def predicted() -> int:
+        with built_study.read() as con:
+            return con.execute("SELECT count(*) FROM predictions WHERE model_id = ?", [variant]).fetchone()[0]
+
+    assert predicted() == 100
+    assert main(["--db", str(built_study.path), "--quiet", "predict", "--model", variant, "--device", "cpu"]) == 0
+    assert predicted() == 280
+
+
+def test_two_stores_in_one_folder_keep_their_own_checkpoints(tmp_path, _built_study_template):
+    """Issue 13, item 9: the same variant fine-tuned in two stores of one folder, differently."""
+    import shutil
+
+    from disfer.models.predict import predict_store
+    from disfer.store import Store
+
+    a, b = (Store(shutil.copyfile(_built_study_template, tmp_path / name)) for name in ("a.duckdb", "b.duckdb"))
+    variant = finetune(a, "minixception", distortion="salt_pepper", **FAST)
+    a_file, a_bytes = weights_file(a, variant), weights_file(a, variant).read_bytes()
+    a_pred = _predictions(a, variant)
+    assert finetune(b, "minixception", distortion="salt_pepper", **{**FAST, "lr": 1e-2}) == variant
+    b_file = weights_file(b, variant)
+    assert store_id(a) != store_id(b) and a_file.parent != b_file.parent
+    assert a_file.read_bytes() == a_bytes != b_file.read_bytes()
+    # A's variant still loads A's weights: its predictions, re-made from scratch, are the same.
+    with a.write() as con:
+        con.execute("DELETE FROM predictions WHERE model_id = ?", [variant])
+    predict_store(a, variant, device="cpu")
+    assert np.allclose(_predictions(a, variant), a_pred)
+    assert not np.allclose(_predictions(b, variant), a_pred)
+
+
+def _predictions(store, model_id) -> np.ndarray:
+    with store.read() as con:
+        return np.array(con.execute(f"SELECT {', '.join(EMOTIONS)} FROM predictions WHERE model_id = ? "
+                                    "ORDER BY stimulus_id", [model_id]).fetchall())
+
+
+def test_a_rerun_killed_before_registering_leaves_the_old_variant_whole(built_study, monkeypatch):
+    """The new weights go to a new file, so the registered variant keeps its own until the new
+    registration commits (here the re-run dies just before it)."""
+    import disfer.finetune as ft
+
+    variant = finetune(built_study, "minixception", distortion="gaussian_noise", predict=False, **FAST)
+    old, config = weights_file(built_study, variant), variant_config(built_study, variant)
+    old_bytes = old.read_bytes()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ft, "_register", killed)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(built_study, "minixception", distortion="gaussian_noise", predict=False, **{**FAST, "lr": 1e-2})
+    assert weights_file(built_study, variant) == old and old.read_bytes() == old_bytes
+    assert variant_config(built_study, variant) == config
+    assert len(list(old.parent.glob(f"{variant}.*.safetensors"))) == 2   # the new one, unregistered
+
+
+@pytest.mark.parametrize("name", ["../escape", "/abs/path", ".hidden", "a/b", "x" * 101, "a\x00b", ""])
+def test_the_checkpoint_writer_refuses_an_unsafe_variant_name(built_study, name):
+    import torch
+
+    with pytest.raises(ConfigError, match="variant name"):
+        write_checkpoint(built_study, name, {"w": torch.zeros(2)})
+    assert not any(p.is_file() for p in Path(built_study.path).parent.rglob("*.safetensors"))
+
+
+def test_an_unsafe_model_id_is_refused_before_training(built_study, monkeypatch):
+    import disfer.finetune as ft
+
+    monkeypatch.setattr(ft, "variant_id", lambda *args: "../../minixception-ft-x")
+    monkeypatch.setattr(ft, "train", lambda *a, **k: pytest.fail("trained with an unsafe name"))
+    with pytest.raises(ConfigError, match="variant name"):
+        finetune(built_study, "minixception", distortion="gaussian_blur", **FAST)
+    assert _run_rows(built_study) == []

@@ -130,7 +130,8 @@ def build_study(store: Store, per_class: int | None = 12, seed: int = 0, split: 
     """Sample the study's faces and render all their versions into `stimuli`; returns the count.
 
     Refuses when the store already has stimuli, unless `replace` and no votes exist yet (a
-    rebuild drops the playlists and predictions that referred to the old stimuli).
+    rebuild drops the playlists and predictions that referred to the old stimuli, in the same
+    transaction as it writes the new stimuli).
     """
     versions = conditions(levels)
     with store.read() as con:
@@ -143,14 +144,6 @@ def build_study(store: Store, per_class: int | None = 12, seed: int = 0, split: 
         raise ConfigError(f"{store.path}: cannot rebuild: {n_votes:,} votes refer to the current stimuli")
     source_ids = np.asarray(sample_sources(store, per_class, seed, split), dtype=np.int64)
 
-    if n_stimuli:
-        # DuckDB cannot delete rows still referenced within the same transaction (its foreign-key
-        # limitation), so the referring rows go first, in their own transaction.
-        def drop_referrers(con) -> None:
-            con.execute("DELETE FROM playlists")
-            con.execute("DELETE FROM predictions")
-        store.write_retrying(drop_referrers)
-
     config = {"per_class": per_class, "seed": seed, "split": split,
               "levels": {name: [p for d, _, p in versions if d == name]
                          for name in dict.fromkeys(d for d, _, _ in versions) if name != "original"},
@@ -160,19 +153,75 @@ def build_study(store: Store, per_class: int | None = 12, seed: int = 0, split: 
         _spill_faces(store, source_ids, spill)
 
         def write(con) -> int:
-            if n_stimuli:
-                con.execute("DELETE FROM stimuli")
+            # The old study goes in the same transaction as the new one arrives: a failure or a
+            # kill at any point leaves stimuli, playlists and predictions wholly as they were.
+            if con.execute("SELECT count(*) FROM stimuli").fetchall()[0][0]:
+                if not replace:   # another build landed since the check above
+                    raise ConfigError(f"{store.path}: the store already has stimuli; pass --replace")
+                _empty_study(con, store)
             with bulk_insert_settings(con), \
                     Progress(config["stimuli"], "rendering stimuli", progress, unit="stim") as bar:
-                reader = pa.RecordBatchReader.from_batches(
-                    STIMULI_SCHEMA, _render_batches(spill, source_ids, seed, versions, bar))
-                with registered(con, new_stimuli=reader):
-                    con.execute("INSERT INTO stimuli (stimulus_id, source_id, distortion, level, param,"
-                                " seed, pixels) SELECT * FROM new_stimuli")
+                _insert_stimuli(con, _render_batches(spill, source_ids, seed, versions, bar))
             _record_build(con, config)
             return config["stimuli"]
 
         return store.write_retrying(write)
+
+
+def _empty_study(con, store: Store) -> None:
+    """Delete the stimuli and every row that refers to them, inside the caller's transaction.
+
+    DuckDB refuses to delete a row whose key a referring row deleted in the same transaction still
+    names (its foreign-key limitation: the referring index is cleaned only at commit). So a table
+    that refers to `stimuli` and has rows is dropped and created again from its own DDL, with its
+    indexes; a table with no rows (votes, checked here again) holds no key and stays.
+    """
+    n_votes = con.execute("SELECT count(*) FROM votes").fetchall()[0][0]
+    if n_votes:
+        raise ConfigError(f"{store.path}: cannot rebuild: {n_votes:,} votes refer to the current stimuli")
+    referrers = [r[0] for r in con.execute(
+        "SELECT DISTINCT table_name FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY'"
+        " AND referenced_table = 'stimuli' AND database_name = current_database()"
+        " AND schema_name = 'main' ORDER BY 1").fetchall()]
+    for table in referrers:
+        quoted = '"' + table.replace('"', '""') + '"'   # an identifier cannot be a parameter
+        if con.execute(f"SELECT count(*) FROM {quoted}").fetchall()[0][0] == 0:
+            continue
+        ddl = [con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'"
+                           " AND database_name = current_database()", [table]).fetchall()[0][0]]
+        ddl += [r[0] for r in con.execute(
+            "SELECT sql FROM duckdb_indexes() WHERE table_name = ? AND schema_name = 'main'"
+            " AND database_name = current_database() AND sql IS NOT NULL ORDER BY index_name",
+            [table]).fetchall()]
+        con.execute(f"DROP TABLE {quoted}")
+        for statement in ddl:
+            con.execute(statement)
+    con.execute("DELETE FROM stimuli")
+
+
+def _insert_stimuli(con, batches) -> None:
+    """Stream record batches into `stimuli` with one INSERT (see BULK_SETTINGS)."""
+    failed: list[BaseException] = []
+
+    def watched():
+        try:
+            yield from batches
+        except BaseException as err:
+            failed.append(err)
+            raise
+
+    reader = pa.RecordBatchReader.from_batches(STIMULI_SCHEMA, watched())
+    try:
+        with registered(con, new_stimuli=reader):
+            con.execute("INSERT INTO stimuli (stimulus_id, source_id, distortion, level, param,"
+                        " seed, pixels) SELECT * FROM new_stimuli")
+    except duckdb.Error:
+        # DuckDB wraps an error of the generator (and the aborted transaction then fails the
+        # view's unregistering): the generator's own error is the one to report, and it must not
+        # look like a write conflict, which would be retried.
+        if failed:
+            raise failed[0] from None
+        raise
 
 
 def _spill_faces(store: Store, source_ids: np.ndarray, spill) -> None:

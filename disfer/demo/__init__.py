@@ -5,13 +5,20 @@ writes them as a Kaggle-format fer2013.csv with about one label in five delibera
 runs exactly what a user runs on real data: ingest, build, playlists, votes import (the votes come
 from the simulated crowd, disfer.demo.crowd) and predict with every model whose weights are here.
 Nothing in the store is written by hand except the study_meta lines that say it is a demo.
+
+The demo is built in a hidden temporary store beside the target and moved into place
+(`os.replace`) only once complete: a demo that fails, or is killed, leaves no store at the target
+(and an empty store there as it was), never a half-built study that `make run` would open.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from disfer.emotions import FER2013_CODES
-from disfer.errors import ConfigError
+from disfer.errors import ConfigError, StoreError
 from disfer.progress import ProgressFn
 from disfer.runs import record_run
 from disfer.store import Store
@@ -73,11 +80,76 @@ def _empty(store: Store) -> bool:
 
 def build_demo(store: Store, seed: int = 0, progress: ProgressFn | None = None,
                log: Callable[[str], None] | None = None, finetune: bool = True) -> DemoResult:
-    """Fill an empty store with the demo study; `log` receives one line per step.
+    """Fill an empty (or missing) store with the demo study; `log` receives one line per step.
 
     `finetune`: also run a quick fine-tune of the mini-Xception (QUICK_FINETUNE); its weights go to
-    `<store folder>/models/`, where the fine-tuning code keeps every variant.
+    the store's checkpoint folder under `<store folder>/models/`, as every variant's do.
     """
+    from disfer.finetune.checkpoints import checkpoint_folder
+
+    started = time.monotonic()
+    target = Path(os.path.realpath(store.path)) if Path(store.path).is_symlink() else Path(store.path)
+    if target.exists() and not _empty(store):
+        raise ConfigError(f"{store.path}: the store already holds data; the demo needs an empty store "
+                          f"(give a new file with --db)")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"{target}: cannot create the store's folder: {err.strerror or err}") from None
+    partial = Store(target.with_name(f".{target.name}.demo-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"),
+                    lock_timeout=store.lock_timeout)
+    models = target.parent / "models"
+    had_models = models.exists()
+    checkpoints = None
+    try:
+        checkpoints = checkpoint_folder(partial)   # made now, so a failure knows what to remove
+        result = _build(partial, seed, progress, log or (lambda line: None), finetune)
+        _move_into_place(partial, target, store)
+    except BaseException:
+        _discard(partial.path)
+        if checkpoints is not None:
+            shutil.rmtree(checkpoints, ignore_errors=True)   # this partial store's own folder
+        if not had_models:
+            try:
+                models.rmdir()   # made for this demo alone, and empty again
+            except OSError:
+                pass
+        raise
+    if progress is not None:
+        progress(1.0, "demo study ready")
+    result.seconds = time.monotonic() - started
+    (log or (lambda line: None))(
+        f"demo study ready in {result.seconds:.1f} s: {result.sources} sources, {result.stimuli} stimuli, "
+        f"{result.votes:,} votes, predictions of {', '.join(result.predictions) or 'no model'}")
+    return result
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _discard(path: Path) -> None:
+    for p in (path, _wal(path)):
+        p.unlink(missing_ok=True)
+
+
+def _move_into_place(partial: Store, target: Path, store: Store) -> None:
+    """Replace the (missing or empty) target by the finished demo store, whole."""
+    with partial.read() as con:
+        con.execute("CHECKPOINT")   # everything in the file itself, nothing left in a WAL
+    if _wal(partial.path).exists():
+        raise StoreError(f"{partial.path}: the demo store kept a write-ahead log; not moved into place")
+    if target.exists() and not _empty(store):
+        raise ConfigError(f"{store.path}: data arrived in the store while the demo was built; "
+                          f"the demo was not moved into place")
+    # A log left by an earlier (empty or deleted) store at this path would be replayed into ours.
+    _wal(target).unlink(missing_ok=True)
+    os.replace(partial.path, target)
+
+
+def _build(store: Store, seed: int, progress: ProgressFn | None, say: Callable[[str], None],
+           finetune: bool) -> DemoResult:
+    """Every step of the demo, into `store` (a new, empty store)."""
     from disfer.data.build import build_study
     from disfer.data.ingest import ingest_fer2013
     from disfer.data.playlists import make_playlists
@@ -85,11 +157,6 @@ def build_demo(store: Store, seed: int = 0, progress: ProgressFn | None = None,
     from disfer.demo.crowd import mislabel, simulate_votes
     from disfer.demo.faces import generate_faces
 
-    say = log or (lambda line: None)
-    started = time.monotonic()
-    if not _empty(store):
-        raise ConfigError(f"{store.path}: the store already holds data; the demo needs an empty store "
-                          f"(give a new file with --db)")
     result = DemoResult()
     rng = np.random.default_rng(seed)
 
@@ -135,11 +202,6 @@ def build_demo(store: Store, seed: int = 0, progress: ProgressFn | None = None,
     if finetune and "minixception" in result.predictions:
         _quick_finetune(store, seed, result, _stage(progress, 0.75, 1.0, "quick fine-tune"), say)
     _mark_demo(store, seed, result)
-    if progress is not None:
-        progress(1.0, "demo study ready")
-    result.seconds = time.monotonic() - started
-    say(f"demo study ready in {result.seconds:.1f} s: {result.sources} sources, {result.stimuli} stimuli, "
-        f"{result.votes:,} votes, predictions of {', '.join(result.predictions) or 'no model'}")
     return result
 
 

@@ -3,10 +3,16 @@
 `finetune(store, "minixception", protocol="paper", distortion="gaussian_noise")` trains a copy of
 the model on the study's stimuli (see `pools` for what each protocol trains on and `sampling` for
 the source-disjoint split and the batches), keeps the best epoch on validation, writes its
-weights as `<store dir>/models/<variant>.safetensors`, registers the variant in the `models`
-table (family = the parent's, parent_id set, config = the full configuration, split and training
-curve) and runs it on every stimulus, so the analyses compare it with its parent and with people.
-Every check on the configuration happens before training starts.
+weights into the store's own checkpoint folder (`checkpoints`: `<store dir>/models/<store_id>/`),
+registers the variant in the `models` table (family = the parent's, parent_id set, config = the
+full configuration, split, training curve and the weights' sha256) and runs it on every stimulus,
+so the analyses compare it with its parent and with people. Every check on the configuration
+happens before training starts.
+
+What a kill leaves: the run's row says 'running' until the variant is registered, and the
+registration and the run's end are one transaction, so a variant is registered whole or not at
+all (`disfer.runs.read_runs` shows a run whose process died as 'interrupted'). Its predictions
+follow in batches, each kept; the next `disfer predict --model <variant>` completes them.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ import torch
 
 from disfer.data.distortions import DISTORTIONS
 from disfer.errors import ConfigError, DisferError
+from disfer.finetune.checkpoints import SHA256_KEY, Checkpoint, write_checkpoint
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS, VAL_FRACTION
 from disfer.finetune.targets import check_scheme
 from disfer.finetune.train import TrainConfig, train
+from disfer.outfiles import safe_name
 from disfer.progress import ProgressFn
 from disfer.runs import finish_run, start_run
 from disfer.store import Store
@@ -45,7 +53,13 @@ def variant_id(model_id: str, protocol: str, distortion: str | None, targets: st
 
 
 def weights_file(store: Store, variant: str) -> Path:
-    return Path(store.path).parent / "models" / f"{variant}.safetensors"
+    """The weights file `variant` is registered with in `store` (its path in the models row)."""
+    with store.read() as con:
+        row = con.execute("SELECT weights_path FROM models WHERE model_id = ?", [variant]).fetchone()
+    if row is None or row[0] is None:
+        raise ConfigError(f"{variant!r} has no weights file registered in {store.path}")
+    path = Path(row[0])
+    return path if path.is_absolute() else Path(store.path).parent / path
 
 
 def _check(protocol, distortion, targets, epochs, lr, batches, per_class) -> tuple[str | None, str]:
@@ -90,15 +104,15 @@ def finetune(store: Store, model_id: str, protocol: str = "paper", distortion: s
     model = load_model(model_id, device=device, store=store)   # unknown model, missing GPU
     pool = _pool(store, protocol, distortion, seed, val_fraction, augment)
     model.load()   # weights present and readable, before any training
-    variant = variant_id(model_id, protocol, distortion, targets if protocol == "curated" else None,
-                         augment, seed)
+    variant = safe_name(variant_id(model_id, protocol, distortion, targets if protocol == "curated" else None,
+                                   augment, seed), "variant name")   # it names the weights file
     config = TrainConfig(scheme=targets, epochs=epochs, lr=lr, batches=batches, per_class=per_class,
                          seed=seed, augment_with=_augment_with(distortion) if augment else ())
     settings = _settings(model, protocol, distortion, augment, config, val_fraction)
     with _tracked_run(store, {**settings, "variant": variant}) as run_id:
         result = _train(model, pool, config, progress, on_epoch)
-        path = _save(store, variant, model.network)
-        _register(store, run_id, variant, model, path, _full_config(settings, pool, result))
+        checkpoint = write_checkpoint(store, variant, model.network.state_dict())
+        _register(store, run_id, variant, model, checkpoint, _full_config(settings, pool, result))
     if predict:
         _predict(store, model_id, variant, device, progress)
     return variant
@@ -144,12 +158,6 @@ def _train(model, pool, config: TrainConfig, progress: ProgressFn | None,
     return result
 
 
-def _save(store: Store, variant: str, network) -> Path:
-    from disfer.models import weights as W
-
-    return W.save_safetensors(network, weights_file(store, variant))
-
-
 def _full_config(settings: dict, pool, result) -> dict:
     """The settings completed with what the run found: split, curve, best epoch, time."""
     best = result.curve[result.best_epoch]
@@ -176,17 +184,20 @@ def _tracked_run(store: Store, config: dict) -> Iterator[int]:
         raise
 
 
-def _register(store: Store, run_id: int, variant: str, model, path: Path, config: dict) -> None:
+def _register(store: Store, run_id: int, variant: str, model, checkpoint: Checkpoint, config: dict) -> None:
     """The variant's row (replacing an earlier run's) and the finished run, in one transaction."""
     from disfer.models import register_model
 
-    trained = type(model)(variant, path, model.device)   # the variant's adapter: its file, its id
+    trained = type(model)(variant, checkpoint.path, model.device)   # the variant's adapter: its file, its id
+    if trained.fingerprint != checkpoint.sha256:   # the fingerprint is the file's sha256, read back
+        raise DisferError(f"{checkpoint.path}: changed while it was being registered; run again")
     summary = {"variant": variant, "best_epoch": config["best_epoch"],
-               "best_val_accuracy": config["best_val_accuracy"], "seconds": config["seconds"]}
+               "best_val_accuracy": config["best_val_accuracy"], "seconds": config["seconds"],
+               "weights_path": checkpoint.relative}
     with store.write() as con:
         # Relative to the store, so the store and its models/ folder can move together.
-        register_model(con, trained, config, parent_id=model.model_id,
-                       weights_path=str(path.relative_to(Path(store.path).parent)))
+        register_model(con, trained, {**config, SHA256_KEY: checkpoint.sha256}, parent_id=model.model_id,
+                       weights_path=checkpoint.relative)
         finish_run(con, run_id, "done", summary)
 
 
