@@ -269,9 +269,17 @@ def registered(con: duckdb.DuckDBPyConnection, **views) -> Iterator[duckdb.DuckD
         con.register(name, data)
     try:
         yield con
-    finally:
+    except BaseException:
+        # The block's own error is the one to report: a failing unregister (the transaction is
+        # already aborted) would hide it, and write_retrying would take "aborted" for a conflict.
         for name in views:
-            con.unregister(name)
+            try:
+                con.unregister(name)
+            except duckdb.Error:
+                pass
+        raise
+    for name in views:
+        con.unregister(name)
 
 
 def _copy_database(con: duckdb.DuckDBPyConnection, name: str, target: Path) -> None:

@@ -375,3 +375,15 @@ def test_an_unsafe_model_id_is_refused_before_training(built_study, monkeypatch)
     with pytest.raises(ConfigError, match="variant name"):
         finetune(built_study, "minixception", distortion="gaussian_blur", **FAST)
     assert _run_rows(built_study) == []
+
+
+def test_a_variant_whose_checkpoint_was_overwritten_refuses_to_run(built_study, capsys):
+    variant = finetune(built_study, "minixception", "paper", distortion="gaussian_noise", seed=0, **FAST)
+    path = Path(weights_file(built_study, variant))
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # another store (or a person) wrote over the file
+    path.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match="not the one registered"):
+        load_model(variant, device="cpu", store=built_study)
+    assert main(["--db", str(built_study.path), "predict", "--model", variant]) == 2
+    assert "not the one registered" in capsys.readouterr().err

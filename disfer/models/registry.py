@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from disfer.errors import ConfigError
 from disfer.models import locations as L
 from disfer.models.base import ModelSpec
+from disfer.outfiles import sha256
 
 if TYPE_CHECKING:
     from disfer.models.torch_base import FERModel
@@ -112,19 +113,32 @@ def load_model(model_id: str, device: str = "auto", store=None,
     row = None
     if store is not None and Path(store.path).exists():
         with store.read() as con:
-            row = con.execute("SELECT family, parent_id, weights_path FROM models WHERE model_id = ?",
+            row = con.execute("SELECT family, parent_id, weights_path, "
+                              "json_extract_string(config, '$.weights_sha256') FROM models WHERE model_id = ?",
                               [model_id]).fetchone()
     if row is None:
         known = ", ".join(list(FAMILIES) + [r[0] for r in _variant_rows(store)])
         raise ConfigError(f"unknown model {model_id!r} (known: {known})")
-    family, parent_id, stored_path = row
+    family, parent_id, stored_path, registered_sha256 = row
     if family not in FAMILIES:
         raise ConfigError(f"model {model_id!r} has family {family!r}: it has predictions only "
                           "(imported), no network to run")
     path = weights_path or (_resolve(stored_path, store) if stored_path else None)
     if path is None:
         raise ConfigError(f"model {model_id!r} has no weights_path in the store")
+    if weights_path is None and registered_sha256:
+        _check_checkpoint(model_id, Path(path), registered_sha256)
     return FAMILIES[family].adapter_class()(model_id, path, device, parent_id=parent_id)
+
+
+def _check_checkpoint(model_id: str, path: Path, expected: str) -> None:
+    """A variant runs only with the very file it was registered with (another store, or a person,
+    may have written over it): its sha256 is recorded in the variant's config at registration."""
+    if not path.is_file():
+        raise ConfigError(f"model {model_id!r}: its weights file {path} is missing")
+    if sha256(path) != expected:
+        raise ConfigError(f"model {model_id!r}: its weights file {path} is not the one registered "
+                          f"(sha256 differs from {expected[:16]}...); refusing to run it")
 
 
 # The one upsert of the models table, with two conflict rules. A call with a `config` (a finished
