@@ -1,4 +1,5 @@
-"""Run by `make run` before the dashboard starts: a missing or empty store gets the demo study.
+"""Run by `make run` before the dashboard starts: a hosted dashboard without a working sign-in is
+refused in one line, and a missing or empty store gets the demo study.
 
 A store that already holds stimuli is left exactly as it is. No connection stays open after this
 process ends, so the dashboard can open the store at once.
@@ -49,7 +50,25 @@ def ensure_store(path: Path | None = None, seed: int = 0, out=print) -> bool:
     return True
 
 
+def hosted_problem(secrets_file: Path = Path(".streamlit") / "secrets.toml") -> str | None:
+    """Why a hosted dashboard cannot start (sign-in not configured), or None."""
+    import os
+    import tomllib
+
+    from disfer.hosted import hosted_config
+
+    try:
+        secrets = tomllib.loads(secrets_file.read_text()) if secrets_file.is_file() else {}
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        return f"{secrets_file}: cannot be read ({err})"
+    return hosted_config(secrets, os.environ).problem
+
+
 def main() -> int:
+    problem = hosted_problem()
+    if problem:
+        print(f"disfer: error: {problem}", file=sys.stderr)
+        return 2
     try:
         ensure_store()
     except DisferError as err:

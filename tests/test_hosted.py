@@ -43,3 +43,19 @@ def test_roles_and_strangers():
     assert config.problem is None and config.roles == {"ann@lab.org": "lead"}
     assert config.unknown_users == "viewer"
     assert hosted_config({"auth": AUTH, "disfer": {"unknown_users": "admin"}}, {}).unknown_users is None
+
+
+def test_make_run_refuses_a_hosted_app_without_sign_in(tmp_path, monkeypatch, capsys):
+    from disfer import launch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISFER_HOSTED", "1")
+    monkeypatch.setenv("DISFER_DB", str(tmp_path / "never.duckdb"))
+    assert launch.main() == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "disfer: error: hosted mode needs sign-in: no [auth] section in .streamlit/secrets.toml"]
+    assert not (tmp_path / "never.duckdb").exists()
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text(
+        "[auth]\n" + "".join(f'{k} = "{v}"\n' for k, v in AUTH.items()))
+    assert launch.hosted_problem() is None
