@@ -95,6 +95,14 @@ def role_for(email: str | None, claimed: object, allow_list: Mapping[str, str] |
 LOCAL = Actor(email="local", subject="local", role="admin")
 
 
+def signature(author: Actor | str | None) -> tuple[str, str]:
+    """(who, subject) a write records: a signed-in person's email and subject, or the local
+    user's name (or 'local') with subject 'local'."""
+    if isinstance(author, Actor):
+        return author.email, author.subject
+    return ((author or "").strip() or LOCAL.email), LOCAL.subject
+
+
 def local_actor(name: str | None = None) -> Actor:
     """The person at the keyboard of a local app or the CLI: an admin of their own store, recorded
     under the name they give (curator name) or 'local'."""

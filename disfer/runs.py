@@ -20,6 +20,8 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 
+from disfer.access import Actor, signature
+
 STATUSES: tuple[str, ...] = ("running", "done", "failed")
 # What `read_runs` shows: the stored statuses, and 'running' rows whose process is gone.
 INTERRUPTED = "interrupted"
@@ -71,10 +73,12 @@ def process_alive(process: dict | None) -> bool:
     return started is None or fields[19] == started
 
 
-def start_run(con, kind: str, config: dict) -> int:
-    """A new 'running' row of `kind` with its configuration (and this process); returns its run_id."""
-    return int(con.execute("INSERT INTO runs (kind, config) VALUES (?, ?) RETURNING run_id",
-                           [kind, json.dumps({**config, "process": this_process()})]).fetchone()[0])
+def start_run(con, kind: str, config: dict, actor: Actor | str | None = None) -> int:
+    """A new 'running' row of `kind` with its configuration (and this process), signed by `actor`
+    (disfer.access.signature); returns its run_id."""
+    who, subject = signature(actor)
+    return int(con.execute("INSERT INTO runs (kind, config, actor, subject) VALUES (?, ?, ?, ?) RETURNING run_id",
+                           [kind, json.dumps({**config, "process": this_process()}), who, subject]).fetchone()[0])
 
 
 def finish_run(con, run_id: int, status: str, result: dict) -> None:
@@ -85,11 +89,12 @@ def finish_run(con, run_id: int, status: str, result: dict) -> None:
                 [status, json.dumps(result), run_id])
 
 
-def record_run(con, kind: str, config: dict, result: dict) -> int:
-    """A run that is already done, in one row; returns its run_id."""
-    return int(con.execute("INSERT INTO runs (kind, config, finished_at, status, result)"
-                           " VALUES (?, ?, current_timestamp, 'done', ?) RETURNING run_id",
-                           [kind, json.dumps(config), json.dumps(result)]).fetchone()[0])
+def record_run(con, kind: str, config: dict, result: dict, actor: Actor | str | None = None) -> int:
+    """A run that is already done, in one row, signed by `actor`; returns its run_id."""
+    who, subject = signature(actor)
+    return int(con.execute("INSERT INTO runs (kind, config, finished_at, status, result, actor, subject)"
+                           " VALUES (?, ?, current_timestamp, 'done', ?, ?, ?) RETURNING run_id",
+                           [kind, json.dumps(config), json.dumps(result), who, subject]).fetchone()[0])
 
 
 @dataclass(frozen=True)

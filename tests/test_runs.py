@@ -125,3 +125,15 @@ def test_finished_runs_keep_their_status_and_read_runs_filters_by_kind(store):
         assert [(r.run_id, r.status) for r in read_runs(con)] == [(failed, "failed"), (done, "done")]
         assert [r.run_id for r in read_runs(con, "build")] == [done]
         assert read_runs(con, "build")[0].result == {"stimuli": 1}
+
+
+def test_runs_are_signed_by_who_started_them(store):
+    from disfer.access import Actor
+    from disfer.runs import record_run, start_run
+
+    with store.write() as con:
+        record_run(con, "export", {}, {}, Actor("adm@lab.org", "sub-adm", "admin"))
+        start_run(con, "finetune", {}, "kim")
+        record_run(con, "build", {}, {})
+        rows = con.execute("SELECT kind, actor, subject FROM runs ORDER BY run_id").fetchall()
+    assert rows == [("export", "adm@lab.org", "sub-adm"), ("finetune", "kim", "local"), ("build", "local", "local")]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from disfer.access import AccessDenied, Actor, rank, require
+from disfer.access import AccessDenied, Actor, rank, require, signature
 from disfer.errors import ConfigError
 from disfer.ledger.decisions import validate_decision
 from disfer.store import Store
@@ -21,8 +21,8 @@ def _signed(author: Author, action: str) -> tuple[str, str]:
     person; a plain name is the local user's, recorded with subject 'local'."""
     if isinstance(author, Actor):
         require(author, action)
-        return author.email, author.subject
-    return (author or "").strip(), "local"
+        return signature(author)
+    return (author or "").strip(), "local"  # an empty name stays empty: validation asks for one
 
 
 def _original_label(con, source_id: int) -> tuple[bool, str | None]:
