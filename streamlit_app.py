@@ -25,6 +25,7 @@ PAGES = [
     ("pages/curation.py", "Curation", ":material/edit_note:", "curate"),
     ("pages/export.py", "Export", ":material/download:", "export"),
     ("pages/finetune.py", "Fine-tuning", ":material/model_training:", "finetune"),
+    ("pages/upload.py", "Upload", ":material/upload:", "upload"),
     ("pages/admin.py", "Admin", ":material/admin_panel_settings:", "audit"),
 ]
 

@@ -21,7 +21,7 @@ LAYERS = [
     {"disfer.curation", "disfer.charts"},
     {"disfer.finetune"},
     {"disfer.demo"},
-    {"disfer.commands", "disfer.cli", "disfer.launch"},
+    {"disfer.commands", "disfer.cli", "disfer.launch", "disfer.uploads"},
 ]
 
 
