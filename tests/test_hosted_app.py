@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from test_curation import add_sources
 
 from disfer import ledger
+from disfer.outfiles import markdown_text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,8 +54,9 @@ def shown_text(at: AppTest) -> str:
 
 def test_hosted_without_sign_in_configured_refuses_in_one_line(study, monkeypatch):
     at = app(study.path, monkeypatch, None, auth=None).run()
-    assert [e.value for e in at.error] == ["hosted mode needs sign-in: no [auth] section in "
-                                           ".streamlit/secrets.toml"]
+    # Shown as text: the Markdown source is the escaped line.
+    assert [e.value for e in at.error] == [markdown_text("hosted mode needs sign-in: no [auth] section in "
+                                                         ".streamlit/secrets.toml")]
     assert not at.metric and not at.dataframe and not at.image
 
 
