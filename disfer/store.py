@@ -128,7 +128,9 @@ class Store:
                         f"{self.lock_timeout:g} s; close it or raise DISFER_LOCK_TIMEOUT"
                     ) from None
                 time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 1.6, 0.5)
+                # Capped low: trying costs little, and a writer that lets go of the file for a
+                # moment (predict between batches) must find us trying.
+                delay = min(delay * 1.6, 0.1)
             except duckdb.Error as err:
                 # DuckDB's per-process instance cache races when one thread opens the file while
                 # another closes the last connection ("already attached"); it passes at once.

@@ -187,3 +187,46 @@ def test_the_gpu_pipeline_writes_every_batch_in_order(store, monkeypatch):
     rows = read_predictions(store, "minixception")
     expected = load_model("minixception", device="cpu").predict_proba(stack_blobs(list(rows.pixels)))
     np.testing.assert_allclose(rows[list(EMOTIONS)].to_numpy(), expected, atol=1e-5)
+
+
+def test_a_curator_gets_a_turn_while_predict_runs(built_study):
+    """predict lets go of the store between batches: a `disfer curate set` started meanwhile lands
+    while predict is still running, not after it."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with built_study.write() as con:  # six times the study, so predict runs for several seconds
+        for k in range(1, 6):
+            con.execute("INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels) "
+                        "SELECT source_id + ? * 1000, dataset || ?, original_index, original_label, split, pixels "
+                        "FROM sources WHERE source_id < 1000", [k, str(k)])
+            con.execute("INSERT INTO stimuli SELECT (source_id + ? * 1000)::VARCHAR || '-' || distortion || '-' || level, "
+                        "source_id + ? * 1000, distortion, level, param, seed, pixels FROM stimuli "
+                        "WHERE source_id < 1000", [k, k])
+    disfer = str(Path(sys.executable).with_name("disfer"))
+    db = ["--db", str(built_study.path)]
+    predict = subprocess.Popen([disfer, "--quiet", *db, "predict", "--model", "minixception", "--batch", "2",
+                                "--no-compile", "--threads", "1"], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and predict.poll() is None:
+            with built_study.read() as con:
+                if con.execute("SELECT count(*) FROM predictions").fetchone()[0] > 0:
+                    break
+            time.sleep(0.2)
+        assert predict.poll() is None, "predict ended before the curator tried: make the study larger"
+        start = time.monotonic()
+        curate = subprocess.run([disfer, *db, "curate", "set", "1", "--labels", "surprise", "--status", "relabeled",
+                                 "--curator", "kim"], capture_output=True, text=True, timeout=120)
+        waited = time.monotonic() - start
+        assert curate.returncode == 0, curate.stderr
+        assert predict.poll() is None, f"the curator waited for predict to finish ({waited:.1f} s)"
+    finally:
+        _, err = predict.communicate(timeout=600)
+    assert predict.returncode == 0, err
+    with built_study.read() as con:
+        assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == \
+            con.execute("SELECT count(*) FROM stimuli").fetchone()[0]
+    print(f"curate set landed after {waited:.2f} s while predict ran")

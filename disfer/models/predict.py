@@ -26,8 +26,12 @@ from disfer.runs import record_run
 # Compiling the mini-Xception costs ~10-30 s the first time (seconds once cached); below this
 # many images eager inference finishes sooner.
 COMPILE_MIN_IMAGES = 4000
-# Batches faster than this keep the store open for the whole run (see predict_store).
+# Batches faster than this keep the store open between them (see predict_store), but never for
+# longer than HOLD_SECONDS at a time: then the file is let go for at least YIELD_SECONDS, so another
+# process (a curator's `disfer curate set`, the dashboard) gets its turn within a second or two.
 WARM_BATCH_SECONDS = 1.0
+HOLD_SECONDS = 1.0
+YIELD_SECONDS = 0.2
 
 _PENDING_SQL = """
 SELECT s.stimulus_id, s.pixels FROM stimuli s
@@ -101,6 +105,35 @@ class _Inline:
         return future
 
 
+class _Holder:
+    """Keeps the store open between fast batches, letting go of it regularly for other processes:
+    after HOLD_SECONDS held, the file is free for at least YIELD_SECONDS (usually the next forward
+    pass, so a run with ordinary batches loses no time)."""
+
+    def __init__(self, store):
+        self.store, self.wanted, self._held = store, False, None
+        self._since = self._freed = 0.0
+
+    def let_go_if_due(self) -> None:
+        if self._held is not None and time.monotonic() - self._since > HOLD_SECONDS:
+            self.release()
+
+    def take_turn(self) -> None:
+        """Hold the store (when wanted) before the next write."""
+        if not self.wanted or self._held is not None:
+            return
+        time.sleep(max(0.0, self._freed + YIELD_SECONDS - time.monotonic()))
+        self._held = self.store.read()
+        self._held.__enter__()
+        self._since = time.monotonic()
+
+    def release(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            held.__exit__(None, None, None)
+            self._freed = time.monotonic()
+
+
 def predict_store(store, model_id: str, device: str = "auto", batch: int | None = None,
                   progress: ProgressFn | None = None, compile: bool | None = None,
                   weights_path=None) -> int:
@@ -135,7 +168,10 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
         writer = (stack.enter_context(ThreadPoolExecutor(max_workers=1))
                   if _writer_thread(model) else _Inline())
         pending = None
+        holder = _Holder(store)
+        stack.callback(holder.release)
         for start in range(0, len(ids), batch):
+            holder.let_go_if_due()  # the forward pass below is the other processes' window
             tick = time.perf_counter()
             probs = model.predict_proba(faces[start:start + batch], batch=batch)
             if start == 0 and time.perf_counter() - tick < WARM_BATCH_SECONDS:
@@ -143,10 +179,11 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
                 # close). For fast batches one extra connection keeps the database open, so each
                 # batch's transaction costs a few ms. Slow models skip this and leave the file
                 # free between batches for the dashboard.
-                stack.enter_context(store.read())
+                holder.wanted = True
             table = _batch_table(model_id, fingerprint, ids[start:start + batch], probs)
             if pending is not None:
                 bar.update(pending.result())
+            holder.take_turn()
             pending = writer.submit(_write_batch, store, model, table, start == 0)
         bar.update(pending.result())
     seconds = time.perf_counter() - started
