@@ -223,14 +223,12 @@ def test_a_store_cut_in_half_then_report(built_study, tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=OPEN)
 def test_weights_that_are_a_folder(built_study, tmp_path):
     proc = _proc(["--db", str(built_study.path), "predict", "--model", "minixception", "--weights", str(tmp_path)])
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "weights_only" not in proc.stderr, proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=OPEN)
 def test_weights_that_are_not_weights(built_study, tmp_path):
     fake = tmp_path / "model.pth"
     fake.write_bytes(np.random.default_rng(0).bytes(4096))

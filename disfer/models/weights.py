@@ -23,11 +23,8 @@ _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
 
 def fingerprint(path: str | Path) -> str:
     """SHA-256 of a weights file, the key under which its predictions are cached."""
-    p = Path(path)
-    try:
-        st = p.stat()
-    except OSError as err:
-        raise ConfigError(f"{p}: cannot read weights file ({err.strerror})") from None
+    p = check_weights_file(path)
+    st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _FINGERPRINTS:
         h = hashlib.sha256()
@@ -36,6 +33,18 @@ def fingerprint(path: str | Path) -> str:
                 h.update(chunk)
         _FINGERPRINTS[key] = h.hexdigest()
     return _FINGERPRINTS[key]
+
+
+def check_weights_file(path: str | Path) -> Path:
+    """`path` as a weights file that exists and is a regular file, or one clear ConfigError."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, not a weights file")
+    if not p.exists():
+        raise ConfigError(f"{p}: weights file not found")
+    if not p.is_file():
+        raise ConfigError(f"{p}: not a regular file, so not a weights file")
+    return p
 
 
 def _numpy_data_types() -> list:
@@ -57,15 +66,15 @@ def load_torch_state(path: str | Path, key: str | None = None) -> dict[str, torc
 
     `key` picks a sub-dictionary (RMN's checkpoints keep the weights under "net").
     """
-    p = Path(path)
+    p = check_weights_file(path)
     try:
         with torch.serialization.safe_globals(_NUMPY_DATA):
             obj = torch.load(p, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: weights file not found") from None
-    except Exception as err:  # truncated zip, foreign pickle, ...
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"{p}: not a readable PyTorch weights file ({first[:200]})") from None
+    except Exception:  # truncated zip, foreign pickle, random bytes, ...
+        # torch's own message ends in advice to set weights_only=False, i.e. to run the file's
+        # code: never ours to give.
+        raise ConfigError(f"{p}: not a readable PyTorch weights file (not a checkpoint of plain "
+                          "tensors)") from None
     if key is not None:
         if not isinstance(obj, dict) or key not in obj:
             raise ConfigError(f"{p}: checkpoint has no {key!r} entry; is this the right file?")
@@ -78,9 +87,7 @@ def load_torch_state(path: str | Path, key: str | None = None) -> dict[str, torc
 def load_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"{p}: weights file not found")
+    p = check_weights_file(path)
     try:
         return load_file(str(p), device="cpu")
     except Exception as err:
