@@ -62,7 +62,7 @@ BAD = {
     "no stimulus_id": ("id,emotion\n1-original-0,anger\n", "row 1: missing column 'stimulus_id'"),
     "duplicate": ("stimulus_id,emotion\n1-original-0,anger\n1-original-0,fear\n", "row 3: stimulus '1-original-0' appears twice"),
     "short row": ("stimulus_id,emotion\n1-original-0\n", "row 2: expected at least 2 fields"),
-    "empty": ("", "file is empty"),
+    "empty": ("", "empty file"),
     "header only": ("stimulus_id,emotion\n", "no prediction rows"),
 }
 
