@@ -176,3 +176,41 @@ class TextColumn:
         return pa.Array.from_buffers(pa.large_string(), len(valid),
                                      [bitmap, pa.py_buffer(self._offsets), pa.py_buffer(self._data)],
                                      null_count=nulls)
+
+
+class IdCodes:
+    """A fixed set of ids (the store's stimulus ids, say), each given its index in `ids` as a code.
+
+    Looked up row by row while a file is read, so it must be small: the ids are kept as one
+    sorted fixed-width byte array (a few bytes an id; a dict of Python strings takes about 110),
+    searched by bisection. `ids` is the Arrow array as given: the dictionary that codes index.
+    """
+
+    def __init__(self, ids: pa.Array | pa.ChunkedArray):
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
+        self.ids = ids.cast(pa.large_string())
+        n = len(self.ids)
+        offsets = np.frombuffer(self.ids.buffers()[1], np.int64)[self.ids.offset:self.ids.offset + n + 1]
+        data = np.frombuffer(self.ids.buffers()[2] or b"", np.uint8)
+        lengths = np.diff(offsets)
+        self._width = max(int(lengths.max()) if n else 0, 1)
+        # Row i of `table` holds id i's bytes, NUL-padded: numpy's own layout for dtype S<width>.
+        table = np.zeros((n, self._width), np.uint8)
+        table[np.arange(self._width) < lengths[:, None]] = data[offsets[0]:offsets[-1]]
+        packed = table.view(f"S{self._width}").ravel()
+        self._order = np.argsort(packed, kind="stable").astype(np.int32)
+        self._sorted = packed[self._order]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def code(self, text: str) -> int | None:
+        """The index of `text` in `ids`, or None when it is not one of them."""
+        key = text.encode("utf-8")
+        if len(key) > self._width or "\x00" in text:  # numpy's S type ignores trailing NULs
+            return None
+        i = int(self._sorted.searchsorted(key))
+        if i < len(self._sorted) and self._sorted[i] == key:
+            return int(self._order[i])
+        return None

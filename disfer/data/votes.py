@@ -21,7 +21,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from disfer.csvio import ascii_real, ascii_whole, is_plain_real, is_plain_whole, open_csv, require_columns
+from disfer.csvio import (
+    IdCodes,
+    ascii_real,
+    ascii_whole,
+    is_plain_real,
+    is_plain_whole,
+    open_csv,
+    require_columns,
+)
 from disfer.emotions import EMOTIONS, parse_emotion_name
 from disfer.errors import InputError
 from disfer.store import Store, registered
@@ -101,11 +109,11 @@ def read_participants(path: str | Path) -> dict[str, dict]:
 class Votes:
     """Validated votes as compact columns, in file order."""
 
-    def __init__(self, stimulus_ids: list[str]):
-        self.stimulus_ids = stimulus_ids
+    def __init__(self, stimuli: IdCodes):
+        self.stimuli = stimuli
         self.participant_ids: list[str] = []
         self.participant = array("i")  # index into participant_ids
-        self.stimulus = array("i")  # index into stimulus_ids
+        self.stimulus = array("i")  # index into stimuli.ids
         self.emotion = array("b")  # index into EMOTIONS
         self.rt_ms = array("d")  # NaN where empty (a NaN in the file is refused)
         self.answered_at = array("q")  # microseconds since 1970 (UTC), _NO_TIME where empty
@@ -116,7 +124,7 @@ class Votes:
 
     def first_duplicate(self) -> tuple[int, int] | None:
         """Indices (first vote, later vote) of the earliest vote repeating an earlier pair, or None."""
-        keys = (np.frombuffer(self.participant, np.int32).astype(np.int64) * max(len(self.stimulus_ids), 1)
+        keys = (np.frombuffer(self.participant, np.int32).astype(np.int64) * max(len(self.stimuli), 1)
                 + np.frombuffer(self.stimulus, np.int32))
         order = np.argsort(keys, kind="stable")  # equal pairs stay in file order
         repeated = keys[order[1:]] == keys[order[:-1]]
@@ -128,12 +136,12 @@ class Votes:
     def table(self) -> pa.Table:
         def coded(codes: array, values) -> pa.DictionaryArray:
             dtype = np.int8 if codes.typecode == "b" else np.int32
-            return pa.DictionaryArray.from_arrays(np.frombuffer(codes, dtype), pa.array(values, pa.string()))
+            return pa.DictionaryArray.from_arrays(np.frombuffer(codes, dtype), pa.array(values))
 
         times = np.frombuffer(self.answered_at, np.int64)
         return pa.table({
             "participant_id": coded(self.participant, self.participant_ids),
-            "stimulus_id": coded(self.stimulus, self.stimulus_ids),
+            "stimulus_id": coded(self.stimulus, self.stimuli.ids),
             "emotion": coded(self.emotion, EMOTIONS),
             "rt_ms": pa.array(np.frombuffer(self.rt_ms, np.float64), pa.float64(), from_pandas=True),
             "answered_at": pa.array(times, pa.timestamp("us"), mask=times == _NO_TIME),
@@ -157,7 +165,7 @@ def _answered_at(text: str, path: Path, row: int) -> int:
     return (when - _EPOCH) // _MICROSECOND
 
 
-def read_votes(path: Path, stimulus_ids: list[str]) -> tuple[Votes, dict[str, dict]]:
+def read_votes(path: Path, stimuli: IdCodes) -> tuple[Votes, dict[str, dict]]:
     """Validated votes, and participant attributes from extra columns. Only in-file duplicates
     are refused here; the store's own votes are checked in the write transaction."""
     header, rows = open_csv(path)
@@ -165,8 +173,7 @@ def read_votes(path: Path, stimulus_ids: list[str]) -> tuple[Votes, dict[str, di
     extra = [(name, i) for i, name in enumerate(header) if name not in VOTE_COLUMNS + OPTIONAL_COLUMNS]
     i_pid, i_sid, i_emotion = (cols[c] for c in VOTE_COLUMNS)
     i_rt, i_when = cols.get("rt_ms"), cols.get("answered_at")
-    stimulus_code = {sid: i for i, sid in enumerate(stimulus_ids)}
-    votes = Votes(stimulus_ids)
+    votes = Votes(stimuli)
     participant_code: dict[str, int] = {}
     attributes: dict[str, dict] = {}
     for row, fields in rows:
@@ -176,7 +183,7 @@ def read_votes(path: Path, stimulus_ids: list[str]) -> tuple[Votes, dict[str, di
         sid = fields[i_sid].strip()
         if not pid:
             raise InputError(path, "empty participant_id", row)
-        code = stimulus_code.get(sid)
+        code = stimuli.code(sid)
         if code is None:
             raise InputError(path, f"unknown stimulus_id {sid[:60]!r} (not in the store's stimuli)", row)
         try:
@@ -209,7 +216,7 @@ def read_votes(path: Path, stimulus_ids: list[str]) -> tuple[Votes, dict[str, di
     if duplicate is not None:
         first, later = duplicate
         raise InputError(path, f"duplicate vote of participant {votes.participant_ids[votes.participant[later]]!r} "
-                               f"for {stimulus_ids[votes.stimulus[later]]!r} (first in row {votes.row[first]})",
+                               f"for {stimuli.ids[votes.stimulus[later]].as_py()!r} (first in row {votes.row[first]})",
                          votes.row[later])
     return votes, attributes
 
@@ -218,10 +225,10 @@ def import_votes(store: Store, path: str | Path, participants_path: str | Path |
     """Import a votes file (and optionally a participants file); returns the number of votes added."""
     path = Path(path)
     with store.read() as con:
-        stimulus_ids = [r[0] for r in con.execute("SELECT stimulus_id FROM stimuli").fetchall()]
-    if not stimulus_ids:
+        stimuli = IdCodes(con.sql("SELECT stimulus_id FROM stimuli").to_arrow_table().column(0))
+    if not len(stimuli):
         raise InputError(path, "the store has no stimuli to vote on; run `disfer build` first")
-    votes, attributes = read_votes(path, stimulus_ids)
+    votes, attributes = read_votes(path, stimuli)
     if participants_path is not None:
         listed = read_participants(participants_path)
         for pid, attrs in listed.items():

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from disfer.csvio import ascii_real, is_plain_real, open_csv
+from disfer.csvio import IdCodes, ascii_real, is_plain_real, open_csv
 from disfer.emotions import EMOTIONS, parse_emotion_name
 from disfer.errors import ConfigError, InputError
 from disfer.store import registered
@@ -33,8 +33,8 @@ class Predictions:
     """Validated predictions as compact columns: a code into the store's stimulus ids, seven
     probabilities and the file's row number per prediction, in file order."""
 
-    def __init__(self, stimulus_ids: list[str]):
-        self.stimulus_ids = stimulus_ids
+    def __init__(self, stimuli: IdCodes):
+        self.stimuli = stimuli
         self.stimulus = array("i")
         self.probs = array("d")  # 7 a row, in EMOTIONS order
         self.row = array("q")
@@ -50,7 +50,7 @@ class Predictions:
         codes = np.frombuffer(self.stimulus, np.int32)
         return pa.table({
             "model_id": pa.DictionaryArray.from_arrays(np.zeros(len(codes), np.int8), pa.array([model_id])),
-            "stimulus_id": pa.DictionaryArray.from_arrays(codes, pa.array(self.stimulus_ids, pa.string())),
+            "stimulus_id": pa.DictionaryArray.from_arrays(codes, self.stimuli.ids),
             **{e: probs[:, j] for j, e in enumerate(EMOTIONS)},
             "predicted": pa.DictionaryArray.from_arrays(probs.argmax(axis=1).astype(np.int8),
                                                         pa.array(EMOTIONS, pa.string())),
@@ -58,7 +58,7 @@ class Predictions:
         })
 
 
-def parse_predictions(path: str | Path, stimulus_ids: list[str]) -> Predictions:
+def parse_predictions(path: str | Path, stimuli: IdCodes) -> Predictions:
     """Every row of a predictions file, validated as it is read against the store's stimulus ids:
     an InputError names the first bad row. Memory is bounded by the store's stimuli, not the
     file: a valid file holds each stimulus at most once."""
@@ -78,9 +78,8 @@ def parse_predictions(path: str | Path, stimulus_ids: list[str]) -> Predictions:
         missing = [e for e, ok in zip(EMOTIONS, have_probs, strict=True) if not ok]
         raise InputError(path, "needs an 'emotion' column or the seven probability columns "
                          f"(missing: {', '.join(missing)})", row=1)
-    code_of = {sid: i for i, sid in enumerate(stimulus_ids)}
-    first_row = array("q", bytes(8 * len(stimulus_ids)))  # per stimulus: the row it came in, or 0
-    out = Predictions(stimulus_ids)
+    first_row = array("q", bytes(8 * len(stimuli)))  # per stimulus: the row it came in, or 0
+    out = Predictions(stimuli)
     one_hot = [[1.0 if k == j else 0.0 for k in range(len(EMOTIONS))] for j in range(len(EMOTIONS))]
     width = max([sid_col, *cols]) + 1
     for line, row in rows:
@@ -89,7 +88,7 @@ def parse_predictions(path: str | Path, stimulus_ids: list[str]) -> Predictions:
         sid = row[sid_col].strip()
         if not sid:
             raise InputError(path, "empty stimulus_id", row=line)
-        code = code_of.get(sid)
+        code = stimuli.code(sid)
         if code is None:
             raise InputError(path, f"unknown stimulus {sid[:60]!r} (not in this store)", row=line)
         if first_row[code]:
@@ -128,8 +127,8 @@ def import_predictions(store, path: str | Path, model_id: str) -> int:
     if not MODEL_NAME.match(model_id or ""):
         raise ConfigError(f"bad model name {model_id!r}: use letters, digits, '_', '-', '.', '+'")
     with store.read() as con:
-        stimulus_ids = [r[0] for r in con.execute("SELECT stimulus_id FROM stimuli").fetchall()]
-    table = parse_predictions(path, stimulus_ids).table(model_id)
+        stimuli = IdCodes(con.sql("SELECT stimulus_id FROM stimuli").to_arrow_table().column(0))
+    table = parse_predictions(path, stimuli).table(model_id)
 
     def write(con) -> int:
         # fetchall, not fetchone: DuckDB refuses new work on a connection with an unfinished result.
