@@ -41,6 +41,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_IMAGE_SIDE = 4096
 MAX_IMAGE_PIXELS = 4096 * 3072  # a 12-megapixel photo (4032x3024) fits
 MAX_IMAGE_BYTES = 128 * 2**20
+_GREY = re.compile(r"[+-]?[0-9]+")
 
 
 def parse_pixels(text: str, path: Path, row: int) -> np.ndarray:
@@ -62,9 +63,6 @@ def parse_pixels(text: str, path: Path, row: int) -> np.ndarray:
         bad = text.split()[int(np.argmax(outside))]
         raise InputError(path, f"pixels: grey value {bad[:40]} outside 0..255", row)
     return values.astype(np.uint8)
-
-
-_GREY = re.compile(r"[+-]?[0-9]+")
 
 
 def split_name(text: str, path: Path, row: int | None = None, what: str = "Usage") -> str | None:
@@ -108,8 +106,8 @@ def ingest_fer2013(store: Store, path: str | Path, progress: ProgressFn | None =
     width = len(header)
     size = path.stat().st_size
     labels = array("b")  # index into EMOTIONS
-    splits: list[str | None] = []  # few distinct values, shared (see `seen`)
-    seen: dict[str | None, str | None] = {}
+    splits: list[str | None] = []
+    seen: dict[str, str | None] = {}  # Usage as written -> as stored: few values, checked once each
 
     # Pass 1: validate every row; spill the pixels to a temporary file so memory stays flat.
     with tempfile.TemporaryFile() as spill, \
@@ -120,8 +118,10 @@ def ingest_fer2013(store: Store, path: str | Path, progress: ProgressFn | None =
                 raise InputError(path, f"expected {width} fields, got {len(fields)}", row)
             labels.append(EMOTIONS.index(_emotion(fields[i_emotion], path, row)))
             spill.write(parse_pixels(fields[i_pixels], path, row).tobytes())
-            usage = split_name(fields[i_usage], path, row) if i_usage is not None else None
-            splits.append(seen.setdefault(usage, usage))
+            usage = fields[i_usage] if i_usage is not None else ""
+            if usage not in seen:
+                seen[usage] = split_name(usage, path, row)
+            splits.append(seen[usage])
             line_bytes = len(fields[i_pixels]) + 16
             done_bytes += line_bytes
             if len(labels) % 512 == 0:
@@ -374,16 +374,18 @@ def read_ferplus(path: Path, progress: ProgressFn | None = None) -> FerplusRows:
     count_cols = [(c, cols[c]) for c in _FERPLUS_NEEDED[2:]]
     i_usage, i_name = cols["usage"], cols["image name"]
     width = len(header)
-    usages: list[str | None] = []  # few distinct values, shared (see `seen`)
-    seen: dict[str | None, str | None] = {}
+    usages: list[str | None] = []
+    seen: dict[str, str | None] = {}  # Usage as written -> as stored: few values, checked once each
     names = TextColumn()
     counts = array("i")
     for row, fields in bar_rows(rows, path, progress):
         if len(fields) != width:
             raise InputError(path, f"expected {width} fields, got {len(fields)}", row)
         counts.extend([_vote_count(fields[i], c, path, row) for c, i in count_cols])
-        usage = split_name(fields[i_usage], path, row)
-        usages.append(seen.setdefault(usage, usage))
+        usage = fields[i_usage]
+        if usage not in seen:
+            seen[usage] = split_name(usage, path, row)
+        usages.append(seen[usage])
         names.append(fields[i_name].strip() or None)
     if not usages:
         raise InputError(path, "no data rows after the header", row=2)

@@ -7,7 +7,7 @@ gender, country, ...) is a participant attribute. An optional participants file 
 The file is read row by row, each row checked as it is read (disfer.csvio's rules, plus: a known
 stimulus, an emotion, a finite `rt_ms` >= 0, an ISO `answered_at` within the calendar, finite
 numeric attributes), and kept as compact columns: integer codes for participants, stimuli and
-emotions, 64-bit numbers for times, so a big file costs about 30 bytes a vote. Duplicate votes are
+emotions, 64-bit numbers for times, so a big file costs about 35 bytes a vote. Duplicate votes are
 found after the last row, with one sort. Everything is written in one transaction, or nothing.
 """
 
