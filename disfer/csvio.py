@@ -117,11 +117,11 @@ def open_csv(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[str]
                     number += 1
                     if not fields or (len(fields) == 1 and not fields[0].strip()):
                         continue  # blank line
-                    for i, field in enumerate(fields):
-                        if _CONTROL.search(field):
-                            name = header[i] if i < len(header) and header[i] else f"#{i + 1}"
-                            raise InputError(path, f"column {name}: control character "
-                                                   f"{control_character(field)!r} in {field[:40]!r}", number)
+                    if _CONTROL.search(",".join(fields)):  # one search a row; then find the field
+                        i, field = next((i, f) for i, f in enumerate(fields) if _CONTROL.search(f))
+                        name = header[i] if i < len(header) and header[i] else f"#{i + 1}"
+                        raise InputError(path, f"column {name}: control character "
+                                               f"{control_character(field)!r} in {field[:40]!r}", number)
                     yield number, fields
             except (csv.Error, UnicodeDecodeError) as err:
                 raise InputError(path, f"unreadable CSV: {err}", row=number + 1) from None

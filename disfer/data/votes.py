@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from array import array
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,10 @@ VOTE_COLUMNS = ("participant_id", "stimulus_id", "emotion")
 OPTIONAL_COLUMNS = ("rt_ms", "answered_at")
 _NO_TIME = np.iinfo(np.int64).min  # answered_at left empty
 _EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_FIRST_MICROS = (datetime.min - _EPOCH) // _MICROSECOND
+_LAST_MICROS = (datetime.max - _EPOCH) // _MICROSECOND
 _NON_FINITE = {"nan", "inf", "infinity"}
 
 
@@ -150,19 +153,18 @@ class Votes:
 
 
 def _answered_at(text: str, path: Path, row: int) -> int:
-    """Microseconds since 1970 (UTC) of an ISO date-time; one with a zone is converted to UTC."""
+    """Microseconds since 1970 (UTC) of an ISO date-time; one with a zone is converted to UTC,
+    which must still fall in years 1 to 9999 (0001-01-01T00:00:00+01:00 does not)."""
     try:
         if not text.isascii():
             raise ValueError
         when = datetime.fromisoformat(text)
-        if when.tzinfo is not None:  # stored as UTC without zone
-            when = (when - when.utcoffset()).replace(tzinfo=None)
     except ValueError:
         raise InputError(path, f"answered_at {text[:40]!r} is not an ISO date-time", row) from None
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        raise InputError(path, f"answered_at {text[:40]!r} is out of range (years 1 to 9999 in UTC)",
-                         row) from None
-    return (when - _EPOCH) // _MICROSECOND
+    micros = (when - (_EPOCH if when.tzinfo is None else _EPOCH_UTC)) // _MICROSECOND
+    if not _FIRST_MICROS <= micros <= _LAST_MICROS:
+        raise InputError(path, f"answered_at {text[:40]!r} is out of range (years 1 to 9999 in UTC)", row)
+    return micros
 
 
 def read_votes(path: Path, stimuli: IdCodes) -> tuple[Votes, dict[str, dict]]:
