@@ -7,8 +7,11 @@ votes file (with an attribute column) and a valid predictions file of each size 
 temporary folder, and imports each in a fresh process, so that process's peak RSS (ru_maxrss) is
 the import's own. `--before` runs the same imports with another checkout's code (e.g. an older
 commit unpacked by `git archive`), printed side by side. Memory that does not grow with the
-file's size shows as equal figures across sizes; the "+import" column is the peak above what the
-process held just before the import (Python, DuckDB, pyarrow and the open store).
+file's size shows as equal figures across sizes; "+import" is the peak above what the process held
+just before the import (Python, DuckDB, pyarrow and the open store), and "heap" the peak of
+Python's own allocations during the import (tracemalloc, in a second run: it counts the importer's
+objects and numpy arrays, not DuckDB's or Arrow's buffers, so "+import" minus "heap" is about what
+the store's insert takes).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +83,7 @@ def write_predictions(path: Path, megabytes: float) -> int:
     return rows
 
 
-def run_one(code_root: Path, kind: str, csv_path: Path, db: Path) -> dict:
+def run_one(code_root: Path, kind: str, csv_path: Path, db: Path, trace: bool = False) -> dict:
     """One import in this (fresh) process, with `code_root`'s disfer."""
     sys.path.insert(0, str(code_root))
     import disfer
@@ -94,14 +98,18 @@ def run_one(code_root: Path, kind: str, csv_path: Path, db: Path) -> dict:
     with store.read() as con:
         con.execute("SELECT count(*) FROM stimuli").fetchall()
     base = _rss_mib()
+    if trace:
+        tracemalloc.start()
     t0 = time.perf_counter()
     n = import_votes(store, csv_path) if kind == "votes" else import_predictions(store, csv_path, "bench")
-    return {"rows": n, "seconds": time.perf_counter() - t0, "base_mib": base, "peak_mib": _rss_mib()}
+    seconds = time.perf_counter() - t0
+    heap = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
+    return {"rows": n, "seconds": seconds, "base_mib": base, "peak_mib": _rss_mib(), "heap_mib": heap}
 
 
-def _child(code_root: Path, kind: str, csv_path: Path, db: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(code_root), str(csv_path), str(db)],
-                         check=True, capture_output=True, text=True).stdout
+def _child(code_root: Path, kind: str, csv_path: Path, db: Path, trace: bool = False) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(code_root), str(csv_path), str(db),
+                          "trace" if trace else "-"], check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -109,12 +117,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10,40", help="file sizes in MB")
     ap.add_argument("--before", type=Path, help="another checkout to compare with (its disfer/ is imported)")
-    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child:  # one measurement in a fresh process
-        kind, code_root, csv_path, db = args.child
-        print(json.dumps(run_one(Path(code_root), kind, Path(csv_path), Path(db))))
+        kind, code_root, csv_path, db, trace = args.child
+        print(json.dumps(run_one(Path(code_root), kind, Path(csv_path), Path(db), trace == "trace")))
         return
     roots = {"after": ROOT} if args.before is None else {"before": args.before, "after": ROOT}
     with tempfile.TemporaryDirectory(prefix="disfer-bench-") as tmp:
@@ -132,9 +140,11 @@ def main() -> None:
                     db = tmp / f"{label}.duckdb"
                     db.write_bytes(template.read_bytes())
                     r = _child(code_root, kind, csv_path, db)
+                    db.write_bytes(template.read_bytes())
+                    heap = _child(code_root, kind, csv_path, db, trace=True)["heap_mib"]
                     assert r["rows"] == rows, (r, rows)
-                    cells.append(f"{label}: peak {r['peak_mib']:6,.0f} (+import {r['peak_mib'] - r['base_mib']:5,.0f})"
-                                 f" in {r['seconds']:5.1f} s")
+                    cells.append(f"{label}: peak {r['peak_mib']:4,.0f} (+import {r['peak_mib'] - r['base_mib']:4,.0f},"
+                                 f" heap {heap:4,.0f}) in {r['seconds']:4.1f} s")
                     db.unlink()
                 print(f"{kind:>11} {size:4g} MB ({rows:>7,} rows) | " + " | ".join(cells), flush=True)
                 csv_path.unlink()
