@@ -29,7 +29,7 @@ def parse_emotion(value: object) -> str:
     text = str(value).strip().lower()
     if text in _SYNONYMS:
         return _SYNONYMS[text]
-    if text.isdigit() and int(text) < len(FER2013_CODES):
+    if text.isascii() and text.isdigit() and int(text) < len(FER2013_CODES):
         return FER2013_CODES[int(text)]
     raise ValueError(f"unknown emotion {value!r} (expected one of {', '.join(EMOTIONS)})")
 

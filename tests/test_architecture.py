@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "disfer"
 # The layers, lowest first. A module may import its own layer and the layers below it, never above.
 LAYERS = [
     {"disfer", "disfer.emotions", "disfer.errors", "disfer.images", "disfer.progress", "disfer.store",
-     "disfer.runs", "disfer.access", "disfer.outfiles", "disfer.hosted"},
+     "disfer.runs", "disfer.access", "disfer.outfiles", "disfer.hosted", "disfer.csvio"},
     {"disfer.data"},
     {"disfer.ledger"},
     {"disfer.models"},

@@ -65,6 +65,24 @@ CASES = [
     ("votes-bad-date", "v.csv", "participant_id,stimulus_id,emotion,answered_at\np1,{s1},happy,yesterday\n",
      ["votes", "import"], 2, "answered_at 'yesterday'"),
     ("votes-empty-file", "v.csv", "", ["votes", "import"], None, "empty file"),
+    # Issue 13: values a strict reader refuses (the hostile cases live in test_hostile_input.py).
+    ("fer-usage-unsafe", "f.csv", _many_good_then(f"0,{GOOD_PIXELS},Public Test", n=3),
+     ["ingest", "fer2013"], 5, "Usage 'Public Test' cannot be used as a file or folder name"),
+    ("fer-duplicate-column", "f.csv", _fer([f"0,{GOOD_PIXELS},Training,x"], "emotion,pixels,Usage,USAGE"),
+     ["ingest", "fer2013"], 1, "column 'usage' appears twice"),
+    ("ferplus-duplicate-column", "fp.csv",
+     "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF,NF\n"
+     "Training,fer0.png,4,0,0,1,3,2,0,0,0,0,0\n", ["ingest", "ferplus"], 1, "column 'nf' appears twice"),
+    ("ferplus-fullwidth-count", "fp.csv",
+     "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
+     "Training,fer0.png,\uff14,0,0,1,3,2,0,0,0,0\n", ["ingest", "ferplus"], 2, "column neutral: '\uff14'"),
+    ("votes-attribute-overflow", "v.csv", "participant_id,stimulus_id,emotion,score\np1,{s1},happy,1e999\n",
+     ["votes", "import"], 2, "score '1e999' is not a finite number"),
+    ("votes-control-in-stimulus", "v.csv", "participant_id,stimulus_id,emotion\np1,{s1}\x1b,happy\n",
+     ["votes", "import"], 2, "column stimulus_id: control character '\\x1b'"),
+    ("predictions-nan", "p.csv", "stimulus_id,anger,disgust,fear,happiness,neutral,sadness,surprise\n"
+     "{s1},1,0,0,0,0,0,0\n{s2},nan,0,0,0,0,0,1\n", ["predictions", "import", "--model", "ext"], 3,
+     "anger: 'nan' is not a number"),
     ("votes-binary-file", "v.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 20, ["votes", "import"], None, "binary file"),
 ]
 

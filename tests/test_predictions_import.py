@@ -62,8 +62,18 @@ BAD = {
     "no stimulus_id": ("id,emotion\n1-original-0,anger\n", "row 1: missing column 'stimulus_id'"),
     "duplicate": ("stimulus_id,emotion\n1-original-0,anger\n1-original-0,fear\n", "row 3: stimulus '1-original-0' appears twice"),
     "short row": ("stimulus_id,emotion\n1-original-0\n", "row 2: expected at least 2 fields"),
-    "empty": ("", "file is empty"),
+    "empty": ("", "empty file"),
     "header only": ("stimulus_id,emotion\n", "no prediction rows"),
+    "overflow": (HEADER + "1-original-0,1e309,0,0,0,0,0,0\n", "row 2: anger: '1e309' is not a finite number"),
+    "nan": (HEADER + "1-original-0,nan,0,0,0,0,0,1\n", "row 2: anger: 'nan' is not a number"),
+    "inf": (HEADER + "1-original-0,1,0,0,0,0,0,-inf\n", "row 2: surprise: '-inf' is not a number"),
+    "arabic digit": (HEADER + "1-original-0,\u0661,0,0,0,0,0,0\n", "row 2: anger: '\u0661' is not a number"),
+    "duplicate column": ("stimulus_id,emotion,Emotion\n1-original-0,anger,fear\n",
+                         "row 1: column 'emotion' appears twice"),
+    "control character": ("stimulus_id,emotion\n1-original-0,anger\n2-original-0\x00,fear\n",
+                          "row 3: column stimulus_id: control character"),
+    "unknown before bad value": (HEADER + "9-original-0,1,0,0,0,0,0,0\n1-original-0,x,0,0,0,0,0,1\n",
+                                 "row 2: unknown stimulus '9-original-0'"),
 }
 
 
@@ -106,3 +116,11 @@ def test_cli_import(study, tmp_path, capsys):
     f.write_text("stimulus_id,emotion\n1-original-0,fear\n2-original-0,happiness\n")
     assert main(["--db", str(study.path), "predictions", "import", str(f), "--model", "ext"]) == 0
     assert "imported 2 predictions of ext" in capsys.readouterr().out
+
+
+def test_a_file_larger_than_the_store_is_refused_at_its_first_extra_row(study, tmp_path):
+    f = tmp_path / "big.csv"
+    rows = "".join(f"{sid},anger\n" for sid in ["1-original-0", "1-gaussian_blur-1", "2-original-0"] * 1000)
+    f.write_text("stimulus_id,emotion\n" + rows)
+    with pytest.raises(InputError, match="row 5: stimulus '1-original-0' appears twice \\(first on row 2\\)"):
+        import_predictions(study, f, "vendor")

@@ -1,104 +1,90 @@
 """Ingest faces into the store: Kaggle `fer2013.csv`, an image-folder tree, and FERPlus vote counts.
 
 Every ingest validates the whole input first and then writes it in ONE transaction, so a bad row
-anywhere leaves the store exactly as it was. The fer2013 reader streams: validated pixels go to a
-temporary file (2,304 bytes a face) instead of memory, and are inserted in chunks.
+anywhere leaves the store exactly as it was. The readers stream: each row (each image) is checked
+as it is read, so the first bad one stops the ingest at once, and validated faces go to a
+temporary file (2,304 bytes a face, plus the original file for the folder ingest) instead of
+memory, to be inserted in chunks. CSV rules (control characters, duplicate columns, ASCII
+numbers) live in disfer.csvio; a split (`Usage`, a folder name) must be a safe file name.
+
+Image limits of the folder ingest: an image is refused, before it is decoded, when its header
+claims more than MAX_IMAGE_SIDE pixels a side or MAX_IMAGE_PIXELS pixels in all, or when the file
+is larger than MAX_IMAGE_BYTES. A face needs far fewer, and a small compressed file that claims
+20000x20000 pixels (a decompression bomb) would take gigabytes to decode.
 """
 
 from __future__ import annotations
 
-import csv
 import os
+import re
 import tempfile
-import warnings
-from collections.abc import Iterator
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from disfer.csvio import TextColumn, ascii_whole, control_character, open_csv, require_columns
 from disfer.data.build import bulk_insert_settings
 from disfer.data.ferplus import FERPLUS_EMOTION_COLUMNS, FERPLUS_HEADER
-from disfer.emotions import parse_emotion
-from disfer.errors import InputError
+from disfer.data.image_header import image_size
+from disfer.emotions import EMOTIONS, parse_emotion
+from disfer.errors import ConfigError, InputError
 from disfer.images import N_PIXELS, SIZE
+from disfer.outfiles import safe_name
 from disfer.progress import Progress, ProgressFn, bar
 from disfer.store import Store, registered
 
 CHUNK_ROWS = 4096
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-# -- CSV reading shared by every importer ------------------------------------------------------
-def open_csv(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """(lower-cased header, iterator of (row number, fields)) for a text CSV; row 1 is the header.
-
-    Refuses a missing, empty or binary file with an InputError naming it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    with open(path, "rb") as fh:
-        head = fh.read(8192)
-    if not head.strip():
-        raise InputError(path, "empty file (expected a CSV header line)")
-    if b"\x00" in head:
-        raise InputError(path, "binary file, not a CSV text file")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as err:
-        # A multi-byte character cut at the 8 KiB boundary is fine; anything earlier is not text.
-        if err.start < len(head) - 4:
-            raise InputError(path, "not UTF-8 text (binary file?)") from None
-
-    fh = open(path, newline="", encoding="utf-8-sig")
-    reader = csv.reader(fh)
-    try:
-        header = next(reader)
-    except (csv.Error, UnicodeDecodeError) as err:
-        fh.close()
-        raise InputError(path, f"unreadable header: {err}", row=1) from None
-    header = [h.strip().lower() for h in header]
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        with fh:
-            number = 1
-            try:
-                for fields in reader:
-                    number += 1
-                    if not fields or (len(fields) == 1 and not fields[0].strip()):
-                        continue  # blank line
-                    yield number, fields
-            except (csv.Error, UnicodeDecodeError) as err:
-                raise InputError(path, f"unreadable CSV: {err}", row=number + 1) from None
-
-    return header, rows()
-
-
-def require_columns(path: Path, header: list[str], needed: tuple[str, ...]) -> dict[str, int]:
-    missing = [c for c in needed if c not in header]
-    if missing:
-        raise InputError(path, f"missing column(s) {', '.join(missing)}; the header has "
-                               f"{', '.join(header) or 'nothing'}", row=1)
-    return {name: i for i, name in enumerate(header)}
+MAX_IMAGE_SIDE = 4096
+MAX_IMAGE_PIXELS = 4096 * 3072  # a 12-megapixel photo (4032x3024) fits
+MAX_IMAGE_BYTES = 128 * 2**20
+_GREY = re.compile(r"[+-]?[0-9]+")
 
 
 def parse_pixels(text: str, path: Path, row: int) -> np.ndarray:
-    """2,304 space-separated grey values 0..255 as a uint8 array, or an InputError saying why not."""
+    """2,304 space-separated grey values 0..255 as a uint8 array, or an InputError saying why not.
+
+    Read as 64-bit integers and checked in range before narrowing, so no value wraps around
+    (4294967424 is refused, not stored as 128); numpy reads only ASCII digits with an optional sign.
+    """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            values = np.fromstring(text, dtype=np.int32, sep=" ")
-    except (ValueError, DeprecationWarning):
-        bad = next((t for t in text.split() if not t.lstrip("-").isdigit()), text[:20])
-        raise InputError(path, f"pixels: {bad!r} is not a whole number", row) from None
+        values = np.fromstring(text, dtype=np.int64, sep=" ")
+    except ValueError:
+        bad = next((t for t in text.split() if not _GREY.fullmatch(t)), text[:20])
+        raise InputError(path, f"pixels: {bad[:40]!r} is not a whole number", row) from None
     if values.size != N_PIXELS:
         raise InputError(path, f"pixels: expected {N_PIXELS:,} grey values, got {values.size:,}", row)
-    if values.min() < 0 or values.max() > 255:
-        bad = int(values[(values < 0) | (values > 255)][0])
-        raise InputError(path, f"pixels: grey value {bad} outside 0..255", row)
+    outside = (values < 0) | (values > 255)
+    if outside.any():
+        # The token as written: a value beyond 64 bits was read as the largest one numpy holds.
+        bad = text.split()[int(np.argmax(outside))]
+        raise InputError(path, f"pixels: grey value {bad[:40]} outside 0..255", row)
     return values.astype(np.uint8)
+
+
+def split_name(text: str, path: Path, row: int | None = None, what: str = "Usage") -> str | None:
+    """A split (a Usage value, a folder name) as stored, or None when empty. Exports make folders
+    of it, so it must be a safe file name (disfer.outfiles.safe_name's rule): refused otherwise."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return safe_name(text, what)
+    except ConfigError as err:
+        raise InputError(path, str(err), row) from None
+
+
+def _emotion(text: str, path: Path, row: int) -> str:
+    # parse_emotion reads codes with str.isdigit, which also accepts '١' and '²'.
+    try:
+        if not text.isascii():
+            raise ValueError(f"unknown emotion {text!r} (expected one of {', '.join(EMOTIONS)})")
+        return parse_emotion(text)
+    except ValueError as err:
+        raise InputError(path, str(err), row) from None
 
 
 def _next_source_id(con) -> int:
@@ -119,8 +105,9 @@ def ingest_fer2013(store: Store, path: str | Path, progress: ProgressFn | None =
     i_emotion, i_pixels, i_usage = cols["emotion"], cols["pixels"], cols.get("usage")
     width = len(header)
     size = path.stat().st_size
-    labels: list[str] = []
+    labels = array("b")  # index into EMOTIONS
     splits: list[str | None] = []
+    seen: dict[str, str | None] = {}  # Usage as written -> as stored: few values, checked once each
 
     # Pass 1: validate every row; spill the pixels to a temporary file so memory stays flat.
     with tempfile.TemporaryFile() as spill, \
@@ -129,13 +116,12 @@ def ingest_fer2013(store: Store, path: str | Path, progress: ProgressFn | None =
         for row, fields in rows:
             if len(fields) != width:
                 raise InputError(path, f"expected {width} fields, got {len(fields)}", row)
-            try:
-                labels.append(parse_emotion(fields[i_emotion]))
-            except ValueError as err:
-                raise InputError(path, str(err), row) from None
+            labels.append(EMOTIONS.index(_emotion(fields[i_emotion], path, row)))
             spill.write(parse_pixels(fields[i_pixels], path, row).tobytes())
-            usage = fields[i_usage].strip() if i_usage is not None else ""
-            splits.append(usage or None)
+            usage = fields[i_usage] if i_usage is not None else ""
+            if usage not in seen:
+                seen[usage] = split_name(usage, path, row)
+            splits.append(seen[usage])
             line_bytes = len(fields[i_pixels]) + 16
             done_bytes += line_bytes
             if len(labels) % 512 == 0:
@@ -174,7 +160,7 @@ _SOURCE_SCHEMA = pa.schema([("original_index", pa.int32()), ("original_label", p
                             ("split", pa.string()), ("pixels", pa.binary())])
 
 
-def _chunks(spill, labels: list[str], splits: list[str | None], keep, bar: Progress | None = None):
+def _chunks(spill, labels: array, splits: list[str | None], keep, bar: Progress | None = None):
     """Arrow tables of the validated rows (from the spill file) whose index passes `keep`."""
     spill.seek(0)
     for start in range(0, len(labels), CHUNK_ROWS):
@@ -183,7 +169,7 @@ def _chunks(spill, labels: list[str], splits: list[str | None], keep, bar: Progr
         rows = [i for i in range(start, stop) if keep(i)]
         yield pa.table({
             "original_index": pa.array(rows, pa.int32()),
-            "original_label": pa.array([labels[i] for i in rows], pa.string()),
+            "original_label": pa.array([EMOTIONS[labels[i]] for i in rows], pa.string()),
             "split": pa.array([splits[i] for i in rows], pa.string()),
             "pixels": pa.array([raw[(i - start) * N_PIXELS:(i - start + 1) * N_PIXELS] for i in rows],
                                pa.binary()),
@@ -214,10 +200,20 @@ def _fill_vote_only(con, table: pa.Table, dataset: str) -> None:
 
 # -- image folder ------------------------------------------------------------------------------
 def read_face_image(data: bytes, path: Path) -> np.ndarray:
-    """Any image file's bytes as a 48x48 grey uint8 face (alpha dropped, area-resampled)."""
-    import cv2
+    """Any image file's bytes as a 48x48 grey uint8 face (alpha dropped, area-resampled).
 
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    The header's size is checked against MAX_IMAGE_SIDE and MAX_IMAGE_PIXELS before decoding.
+    """
+    import cv2  # heavy: loaded on the first image
+
+    size = image_size(data) if data else None
+    if size is None or min(size) < 1:
+        raise InputError(path, "unreadable image (corrupt or not a PNG, JPEG, GIF, BMP, WebP or TIFF file)")
+    width, height = size
+    if max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
+        raise InputError(path, f"image is {width}x{height} pixels, above the limit of {MAX_IMAGE_SIDE} "
+                               f"a side and {MAX_IMAGE_PIXELS:,} in all; not decoded (a face needs far fewer)")
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise InputError(path, "unreadable image (corrupt or not an image file)")
     if arr.dtype != np.uint8:  # 16-bit PNG and friends
@@ -234,7 +230,8 @@ def ingest_folder(store: Store, path: str | Path, progress: ProgressFn | None = 
                   dataset: str = "folder") -> int:
     """Ingest a `<split>/<emotion>/*.png|jpg` tree (the Kaggle image edition); returns faces added.
 
-    Each image is kept as given (`original_image`) and converted to a 48x48 grey face.
+    Each image is kept as given (`original_image`) and converted to a 48x48 grey face. Faces and
+    files wait in a temporary file, not in memory, until the one write transaction.
     """
     root = Path(path)
     if not root.is_dir():
@@ -242,45 +239,86 @@ def ingest_folder(store: Store, path: str | Path, progress: ProgressFn | None = 
     files = sorted(p for p in root.glob("*/*/*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InputError(root, "no images found under <split>/<emotion>/ (png, jpg, ...)")
-    records = []
-    for number, file in enumerate(bar(files, len(files), f"reading {root.name}", progress, unit="file")):
-        rel = file.relative_to(root)
-        try:
-            label = parse_emotion(rel.parts[1])
-        except ValueError as err:
-            raise InputError(file, f"folder name: {err}") from None
-        data = file.read_bytes()
-        face = read_face_image(data, file)
-        records.append((number, label, rel.parts[0], face.tobytes(), data, rel.as_posix()))
+    labels, sizes = array("b"), array("q")
+    splits: list[str | None] = []
+    names = TextColumn()
+    with tempfile.TemporaryFile() as spill:
+        for file in bar(files, len(files), f"reading {root.name}", progress, unit="file"):
+            rel = file.relative_to(root)
+            if control_character(rel.as_posix()):  # the path itself could not be printed on one line
+                raise InputError(root, f"file name {rel.as_posix()!r} holds a control character")
+            split = split_name(rel.parts[0], root, what="split folder")
+            if not rel.parts[1].isascii():
+                raise InputError(file, f"folder name: unknown emotion {rel.parts[1]!r}")
+            try:
+                label = parse_emotion(rel.parts[1])
+            except ValueError as err:
+                raise InputError(file, f"folder name: {err}") from None
+            nbytes = file.stat().st_size
+            if nbytes > MAX_IMAGE_BYTES:
+                raise InputError(file, f"{nbytes:,} bytes, above the limit of {MAX_IMAGE_BYTES:,} for one image")
+            data = file.read_bytes()
+            spill.write(read_face_image(data, file).tobytes())
+            spill.write(data)
+            labels.append(EMOTIONS.index(label))
+            splits.append(split)
+            sizes.append(len(data))
+            names.append(rel.as_posix())
+        original_names = names.to_arrow()
 
-    table = pa.table({
-        "original_index": pa.array([r[0] for r in records], pa.int32()),
-        "original_label": pa.array([r[1] for r in records], pa.string()),
-        "split": pa.array([r[2] for r in records], pa.string()),
-        "pixels": pa.array([r[3] for r in records], pa.binary()),
-        "original_image": pa.array([r[4] for r in records], pa.binary()),
-        "original_name": pa.array([r[5] for r in records], pa.string()),
-    })
+        def write(con) -> int:
+            with registered(con, incoming_names=pa.table({"original_name": original_names})):
+                clash = con.execute("SELECT count(*), min(original_name) FROM sources WHERE dataset = ?"
+                                    " AND original_name IN (SELECT original_name FROM incoming_names)",
+                                    [dataset]).fetchall()[0]
+            if clash[0]:
+                raise InputError(root / clash[1], f"already ingested as dataset {dataset!r} "
+                                                  f"({clash[0]} file(s) of this folder are)")
+            offset = int(con.execute("SELECT coalesce(max(original_index) + 1, 0) FROM sources"
+                                     " WHERE dataset = ?", [dataset]).fetchall()[0][0])
+            reader = pa.RecordBatchReader.from_batches(
+                _FOLDER_SCHEMA, _folder_batches(spill, labels, splits, sizes, original_names))
+            with bulk_insert_settings(con), registered(con, incoming=reader):
+                con.execute(
+                    "INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels,"
+                    " original_image, original_name)"
+                    " SELECT ? + original_index, ?, ? + original_index, original_label, split, pixels,"
+                    "        original_image, original_name FROM incoming",
+                    [_next_source_id(con), dataset, offset])
+            return len(labels)
 
-    def write(con) -> int:
-        names = con.execute("SELECT original_name FROM sources WHERE dataset = ? AND original_name IN"
-                            " (SELECT unnest(?::TEXT[]))", [dataset, table["original_name"].to_pylist()]
-                            ).fetchall()
-        if names:
-            raise InputError(root / names[0][0], f"already ingested as dataset {dataset!r} "
-                                                 f"({len(names)} file(s) of this folder are)")
-        offset = int(con.execute("SELECT coalesce(max(original_index) + 1, 0) FROM sources WHERE dataset = ?",
-                                 [dataset]).fetchall()[0][0])
-        with registered(con, incoming=table):
-            con.execute(
-                "INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels,"
-                " original_image, original_name)"
-                " SELECT ? + original_index, ?, ? + original_index, original_label, split, pixels,"
-                "        original_image, original_name FROM incoming ORDER BY original_index",
-                [_next_source_id(con), dataset, offset])
-        return len(records)
+        return store.write_retrying(write)
 
-    return store.write_retrying(write)
+
+_FOLDER_SCHEMA = pa.schema([("original_index", pa.int32()), ("original_label", pa.string()),
+                            ("split", pa.string()), ("pixels", pa.binary()),
+                            ("original_image", pa.large_binary()), ("original_name", pa.large_string())])
+_BATCH_BYTES = 64 * 2**20
+
+
+def _folder_batches(spill, labels: array, splits: list[str | None], sizes: array, names: pa.Array):
+    """Record batches of the spilled faces and files, at most CHUNK_ROWS rows or about 64 MiB each."""
+    spill.seek(0)
+    start = 0
+    while start < len(labels):
+        stop, total = start, 0
+        while stop < len(labels) and (stop == start or (stop - start < CHUNK_ROWS
+                                                        and total + sizes[stop] <= _BATCH_BYTES)):
+            total += sizes[stop]
+            stop += 1
+        faces, originals = [], []
+        for i in range(start, stop):
+            faces.append(spill.read(N_PIXELS))
+            originals.append(spill.read(sizes[i]))
+        yield pa.record_batch([
+            pa.array(range(start, stop), pa.int32()),
+            pa.array([EMOTIONS[labels[i]] for i in range(start, stop)], pa.string()),
+            pa.array(splits[start:stop], pa.string()),
+            pa.array(faces, pa.binary()),
+            pa.array(originals, pa.large_binary()),
+            names.slice(start, stop - start),
+        ], schema=_FOLDER_SCHEMA)
+        start = stop
 
 
 # -- FERPlus -----------------------------------------------------------------------------------
@@ -293,14 +331,13 @@ class FerplusRows:
     """A validated FERPlus file: per data row (row i = original_index i) its Usage, image name and
     vote counts, one column per FERPLUS_EMOTION_COLUMNS."""
 
-    usages: list[str | None]
-    names: list[str | None]
+    usages: pa.Array  # string, null where empty
+    names: pa.Array  # large_string, null where empty
     counts: np.ndarray  # (N, 10) int32
 
     def rows_table(self) -> pa.Table:
         return pa.table({"original_index": pa.array(range(len(self.counts)), pa.int32()),
-                         "split": pa.array(self.usages, pa.string()),
-                         "original_name": pa.array(self.names, pa.string())})
+                         "split": self.usages, "original_name": self.names})
 
 
 def ingest_ferplus(store: Store, path: str | Path, progress: ProgressFn | None = None,
@@ -334,26 +371,37 @@ def read_ferplus(path: Path, progress: ProgressFn | None = None) -> FerplusRows:
     """Every row of a FERPlus file, validated (an InputError names the first bad one)."""
     header, rows = open_csv(path)
     cols = require_columns(path, header, _FERPLUS_NEEDED)
+    count_cols = [(c, cols[c]) for c in _FERPLUS_NEEDED[2:]]
+    i_usage, i_name = cols["usage"], cols["image name"]
     width = len(header)
     usages: list[str | None] = []
-    names: list[str | None] = []
-    counts: list[list[int]] = []
+    seen: dict[str, str | None] = {}  # Usage as written -> as stored: few values, checked once each
+    names = TextColumn()
+    counts = array("i")
     for row, fields in bar_rows(rows, path, progress):
         if len(fields) != width:
             raise InputError(path, f"expected {width} fields, got {len(fields)}", row)
-        counts.append([_vote_count(fields[cols[c]], c, path, row) for c in _FERPLUS_NEEDED[2:]])
-        usages.append(fields[cols["usage"]].strip() or None)
-        names.append(fields[cols["image name"]].strip() or None)
-    if not counts:
+        counts.extend([_vote_count(fields[i], c, path, row) for c, i in count_cols])
+        usage = fields[i_usage]
+        if usage not in seen:
+            seen[usage] = split_name(usage, path, row)
+        usages.append(seen[usage])
+        names.append(fields[i_name].strip() or None)
+    if not usages:
         raise InputError(path, "no data rows after the header", row=2)
-    return FerplusRows(usages, names, np.asarray(counts, dtype=np.int32))
+    return FerplusRows(pa.array(usages, pa.string()), names.to_arrow(),
+                       np.frombuffer(counts, dtype=np.int32).reshape(-1, len(count_cols)))
+
+
+_MAX_COUNT = 2**31 - 1
 
 
 def _vote_count(field: str, column: str, path: Path, row: int) -> int:
-    text = field.strip()
-    if not text.isdigit():
-        raise InputError(path, f"column {column}: {text!r} is not a vote count (a whole number >= 0)", row)
-    return int(text)
+    value = ascii_whole(field, digits=10)
+    if value is None or not 0 <= value <= _MAX_COUNT:
+        raise InputError(path, f"column {column}: {field.strip()[:40]!r} is not a vote count "
+                               f"(a whole number >= 0)", row)
+    return value
 
 
 def _refuse_second_ferplus(con, path: Path) -> None:
@@ -392,7 +440,8 @@ def _insert_ferplus_counts(con, source_ids: np.ndarray, counts: np.ndarray) -> N
     k = len(FERPLUS_EMOTION_COLUMNS)
     long = pa.table({
         "source_id": pa.array(np.repeat(source_ids, k).astype(np.int32)),
-        "category": pa.array(list(FERPLUS_EMOTION_COLUMNS) * len(counts), pa.string()),
+        "category": pa.DictionaryArray.from_arrays(np.tile(np.arange(k, dtype=np.int8), len(counts)),
+                                                   pa.array(FERPLUS_EMOTION_COLUMNS, pa.string())),
         "n": pa.array(counts.reshape(-1)),
     })
     with registered(con, fp_counts=long):
