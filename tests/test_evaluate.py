@@ -61,10 +61,12 @@ def test_text_report(capsys, fer2013_csv):
 
 
 @pytest.mark.parametrize("content, problem", [
-    ("emotion,pixels\n3,1 2 3\n", "row 2: 3 pixel values, expected 2304"),
+    ("emotion,pixels\n3,1 2 3\n", "row 2: pixels: expected 2,304 grey values, got 3"),
     ("emotion,pixels\nglee," + " ".join(["0"] * 2304) + "\n", "row 2: unknown emotion 'glee'"),
-    ("emotion,pixels\n3," + " ".join(["300"] * 2304) + "\n", "row 2: pixel values must be"),
-    ("label,data\n3,4\n", "row 1: no 'emotion' column"),
+    ("emotion,pixels\n3," + " ".join(["300"] * 2304) + "\n", "row 2: pixels: grey value 300 outside 0..255"),
+    ("emotion,pixels\n3,4294967424 " + " ".join(["1"] * 2303) + "\n", "grey value 4294967424 outside 0..255"),
+    ("emotion,pixels,pixels\n3,1,1\n", "row 1: column 'pixels' appears twice"),
+    ("label,data\n3,4\n", "row 1: missing column(s) emotion, pixels"),
 ])
 def test_bad_files_exit_2_naming_file_and_row(capsys, tmp_path, content, problem):
     bad = tmp_path / "bad.csv"
@@ -78,4 +80,4 @@ def test_corrupt_image_in_folder_is_named(capsys, tmp_path):
     (tmp_path / "happy").mkdir()
     (tmp_path / "happy" / "broken.png").write_bytes(b"not a png")
     assert main(["evaluate", "--model", "minixception", str(tmp_path)]) == 2
-    assert "broken.png: not a readable image" in capsys.readouterr().err
+    assert "broken.png: unreadable image" in capsys.readouterr().err

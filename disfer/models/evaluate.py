@@ -10,13 +10,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from disfer.csvio import open_csv, require_columns
+from disfer.data.ingest import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, parse_pixels, read_face_image
 from disfer.emotions import EMOTION_INDEX, EMOTIONS, parse_emotion, parse_emotion_name
 from disfer.errors import InputError
-from disfer.images import N_PIXELS, SIZE
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".webp"}
+from disfer.images import SIZE
 
 
 @dataclass
@@ -34,46 +33,33 @@ class Evaluation:
 
 
 def load_fer2013_csv(path: str | Path, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(faces (N, 48, 48) uint8, labels (N,) indices into EMOTIONS) from a FER-2013 CSV."""
+    """(faces (N, 48, 48) uint8, labels (N,) indices into EMOTIONS) from a FER-2013 CSV, read by
+    the same strict rules as `disfer ingest fer2013` (disfer.csvio, ingest.parse_pixels)."""
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputError(path, f"not a readable CSV file ({str(err).splitlines()[0]})") from None
-    for column in ("emotion", "pixels"):
-        if column not in frame.columns:
-            raise InputError(path, f"no {column!r} column (expected emotion,pixels[,Usage])", row=1)
-    if split is not None:
-        if "Usage" not in frame.columns:
-            raise InputError(path, f"--split {split} given but the file has no Usage column", row=1)
-        frame = frame[frame["Usage"] == split]
-        if frame.empty:
-            raise InputError(path, f"no rows with Usage = {split!r}")
-    faces = np.empty((len(frame), SIZE, SIZE), np.uint8)
-    labels = np.empty(len(frame), np.int64)
-    for i, (row, emotion, pixels) in enumerate(zip(frame.index, frame["emotion"], frame["pixels"], strict=True)):
-        where = int(row) + 2  # 1-based, header is row 1
+    header, rows = open_csv(path)
+    cols = require_columns(path, header, ("emotion", "pixels"))
+    usage = cols.get("usage")
+    if split is not None and usage is None:
+        raise InputError(path, f"--split {split} given but the file has no Usage column", row=1)
+    faces, labels = [], []
+    for row, fields in rows:
+        if len(fields) != len(header):
+            raise InputError(path, f"expected {len(header)} fields, got {len(fields)}", row)
+        if split is not None and fields[usage].strip() != split:
+            continue
         try:
-            labels[i] = EMOTION_INDEX[parse_emotion(emotion)]
+            labels.append(EMOTION_INDEX[parse_emotion(fields[cols["emotion"]])])
         except ValueError as err:
-            raise InputError(path, str(err), row=where) from None
-        values = pixels.split()
-        if len(values) != N_PIXELS:
-            raise InputError(path, f"{len(values)} pixel values, expected {N_PIXELS}", row=where)
-        try:
-            numbers = np.asarray(values, dtype=np.int32)
-        except ValueError:
-            raise InputError(path, "pixel values must be integers 0..255", row=where) from None
-        if numbers.min() < 0 or numbers.max() > 255:
-            raise InputError(path, "pixel values must be integers 0..255", row=where)
-        faces[i] = numbers.reshape(SIZE, SIZE)
-    return faces, labels
+            raise InputError(path, str(err), row=row) from None
+        faces.append(parse_pixels(fields[cols["pixels"]], path, row).reshape(SIZE, SIZE))
+    if not faces:
+        raise InputError(path, f"no rows with Usage = {split!r}" if split is not None else "no data rows")
+    return np.stack(faces), np.asarray(labels, np.int64)
 
 
 def load_image_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Faces and labels from `<root>/<emotion>/<image>`; the folder name is the label."""
-    import cv2
-
+    """Faces and labels from `<root>/<emotion>/<image>`; the folder name is the label. Images are
+    read as `disfer ingest folder` reads them (size checked from the header before decoding)."""
     root = Path(root)
     faces, labels = [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -82,14 +68,11 @@ def load_image_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
         except ValueError as err:
             raise InputError(folder, str(err)) from None
         for file in sorted(folder.iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
+            if file.suffix.lower() not in IMAGE_SUFFIXES or not file.is_file():
                 continue
-            image = cv2.imdecode(np.fromfile(file, np.uint8), cv2.IMREAD_GRAYSCALE)
-            if image is None:
-                raise InputError(file, "not a readable image")
-            if image.shape != (SIZE, SIZE):
-                image = cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-            faces.append(image)
+            if file.stat().st_size > MAX_IMAGE_BYTES:
+                raise InputError(file, f"{file.stat().st_size:,} bytes, above the limit of {MAX_IMAGE_BYTES:,}")
+            faces.append(read_face_image(file.read_bytes(), file))
             labels.append(label)
     if not faces:
         raise InputError(root, "no images found in <root>/<emotion>/ folders")
