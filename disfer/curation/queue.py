@@ -1,7 +1,10 @@
 """The review queue: the study's sources with their curation state, in the review ranking's order
-(`disfer.analysis.review_ranking`, the one rule the label audit uses too)."""
+(`disfer.analysis.review_ranking`, the one rule the label audit uses too), and a curator's progress
+through it."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -16,10 +19,10 @@ RANKING_COLUMNS = ["all_versions_wrong", "n_contradicted", "strength", "contradi
 
 
 def _queue_sources(store: Store) -> pd.DataFrame:
+    # Only the study's faces: a source ingested but never built has no versions to judge by.
     with store.read() as con:
         return con.execute("SELECT source_id, original_label FROM sources "
-                           "WHERE source_id IN (SELECT source_id FROM stimuli) "
-                           "OR pixels IS NOT NULL ORDER BY source_id").df()
+                           "WHERE source_id IN (SELECT source_id FROM stimuli) ORDER BY source_id").df()
 
 
 def review_queue(store: Store, study: Study | None = None, emotion: str | None = None,
@@ -32,7 +35,9 @@ def review_queue(store: Store, study: Study | None = None, emotion: str | None =
     label; `status` is a view status (confirmed, relabeled, ambiguous, excluded, disputed,
     uncurated); `curator` keeps the sources that curator has a live opinion on; `unreviewed_by`
     keeps those they have not decided. Columns: source_id, original_label, status, labels,
-    curators, and the ranking's columns (NaN for sources without votes, which come last, by id).
+    curators, and the ranking's columns (NaN for sources without votes, which come last, in
+    dataset order by label: original label, then source id; before any vote, that is the queue).
+    Only the study's sources (those with versions) are listed.
     """
     if emotion is not None:
         try:
@@ -64,5 +69,50 @@ def review_queue(store: Store, study: Study | None = None, emotion: str | None =
     ranking = review_ranking(study if study is not None else load_study(store))
     merged = queue.merge(ranking[["source_id"] + RANKING_COLUMNS], on="source_id", how="left")
     merged["_unranked"] = merged["review_rank"].isna()
-    merged = merged.sort_values(["_unranked", "review_rank", "source_id"]).drop(columns="_unranked")
-    return merged.reset_index(drop=True)
+    merged["_label"] = merged["original_label"].fillna("~")  # no label: after every emotion
+    merged = merged.sort_values(["_unranked", "review_rank", "_label", "source_id"], kind="stable")
+    return merged.drop(columns=["_unranked", "_label"]).reset_index(drop=True)
+
+
+def queue_order(queue: pd.DataFrame) -> str:
+    """How the queue is ordered, in words, for the page and the CLI."""
+    if queue.empty:
+        return "empty"
+    ranked = int(queue["review_rank"].notna().sum())
+    if ranked == 0:
+        return ("dataset order by label (no crowd votes on these faces yet, so no audit ranks them): "
+                "original label, then source id")
+    rule = ("the label audit's review order (every version misclassified first, then most "
+            "contradicted versions, contradiction strength, low agreement)")
+    if ranked < len(queue):
+        rule += f"; the {len(queue) - ranked:,} faces without votes last, by label"
+    return rule
+
+
+@dataclass(frozen=True)
+class QueueProgress:
+    """Where a curator stands in a queue (the sources it lists)."""
+
+    total: int
+    """Sources in the queue."""
+    decided: int
+    """Sources anyone has a live decision on (status is not 'uncurated')."""
+    mine: int
+    """Sources this curator has a live decision on (0 without a curator)."""
+
+    @property
+    def remaining(self) -> int:
+        """Sources nobody has decided."""
+        return self.total - self.decided
+
+    @property
+    def remaining_mine(self) -> int:
+        """Sources this curator has not decided."""
+        return self.total - self.mine
+
+
+def queue_progress(queue: pd.DataFrame, curator: str | None = None) -> QueueProgress:
+    """Decided and remaining sources of a `review_queue`, everyone's and `curator`'s."""
+    decided = int((queue["status"] != "uncurated").sum()) if len(queue) else 0
+    mine = int(queue["curators"].map(lambda cs: curator in cs).sum()) if curator and len(queue) else 0
+    return QueueProgress(total=int(len(queue)), decided=decided, mine=mine)

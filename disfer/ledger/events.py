@@ -108,6 +108,33 @@ def last_event_id(store: Store, curator: str | None = None) -> int | None:
     return None if value is None else int(value)
 
 
+def event_summary(store: Store, event_id: int) -> dict | None:
+    """One event as a dict (event_id, source_id, curator, role, status, labels, weights, note,
+    undoes), or None when there is no such event: what a page says it saved or undid."""
+    with store.read() as con:
+        row = con.execute("SELECT event_id, source_id, curator, role, status, labels, weights, note, undoes "
+                          "FROM curation_events WHERE event_id = ?", [int(event_id)]).fetchone()
+    if row is None:
+        return None
+    keys = ("event_id", "source_id", "curator", "role", "status", "labels", "weights", "note", "undoes")
+    out = dict(zip(keys, row, strict=True))
+    out["labels"], out["weights"] = as_labels(out["labels"]), as_weights(out["weights"])
+    return out
+
+
+def decisions_today(store: Store, curator: str | None = None) -> int:
+    """Decisions and resolutions made today (the store's clock, local date), optionally by one
+    curator; undos are not decisions, and an undone decision still took the curator's time."""
+    sql = ("SELECT count(*) FROM curation_events WHERE status <> 'undo' "
+           "AND CAST(decided_at AS DATE) = CAST(CAST(current_timestamp AS TIMESTAMP) AS DATE)")
+    params: list = []
+    if curator:
+        sql += " AND curator = ?"
+        params.append(curator)
+    with store.read() as con:
+        return int(con.execute(sql, params).fetchone()[0])
+
+
 def event_log(store: Store, source_id: int | None = None) -> pd.DataFrame:
     """Every event, oldest first: event_id, source_id, curator, subject, role, decided_at, labels,
     weights, status, note, undoes, undone_by."""
