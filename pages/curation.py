@@ -128,10 +128,12 @@ def go(step: int) -> None:
 
 
 def go_next_undecided() -> None:
-    """After a decision: the next source in the queue this curator has not decided (else the next)."""
-    later = [s for s in queue_ids[position + 1:] if s not in mine and s != source_id] if position >= 0 else []
-    if later:
-        state["curation_source_id"] = later[0]
+    """After a decision: the next source in the queue this curator has not decided, from the start
+    again after the last (else simply the next)."""
+    start = position + 1 if position >= 0 else 0
+    ahead = [s for s in queue_ids[start:] + queue_ids[:start] if s not in mine and s != source_id]
+    if ahead:
+        state["curation_source_id"] = ahead[0]
     else:
         go(1)
 
@@ -157,7 +159,7 @@ where = f"#{position + 1} of {len(queue_ids):,}" if position >= 0 else "not in t
 mine_text = (f"mine {progress.mine:,} decided, {progress.remaining_mine:,} to go · {today:,} decisions today"
              if curator else "no curator yet")
 nav.markdown(f"**{where}** · everyone: {progress.decided:,} decided, {progress.remaining:,} remaining · "
-             f"{md(mine_text)}")
+             f"{mine_text}")
 
 try:
     info = ledger.show_source(store, source_id)
@@ -252,7 +254,9 @@ def record(labels, weights, status_value, as_lead: bool = False) -> None:
     except DisferError as err:
         state["cur_message"] = ("error", str(err))
         return
-    state["cur_message"] = ("ok", f"Saved {describe(ledger.event_summary(store, event))} (event {event}).")
+    saved = {"source_id": source_id, "status": status_value, "labels": ledger.parse_labels(labels),
+             "weights": ledger.parse_weights(weights, len(labels)) if weights else None}
+    state["cur_message"] = ("ok", f"Saved {describe(saved)} (event {event}).")
     if not as_lead:
         go_next_undecided()
 
@@ -321,7 +325,10 @@ with decision_col:
         (st.success if message[0] == "ok" else st.error)(md(message[1]))
 
 # -- the versions, as a strip --------------------------------------------------------------------
-summary = evidence.version_summary(analysed(dawid_skene_labels) if facts["votes"] else None)
+# Dawid-Skene's labels cost a fit over every vote of the study after each change of the store: only
+# on demand (below), not on the path from one decision to the next.
+with_ds = bool(facts["votes"]) and state.get("show_ds", False)
+summary = evidence.version_summary(analysed(dawid_skene_labels) if with_ds else None)
 majorities = evidence.version_majorities()
 strip = st.columns(len(summary)) if len(summary) else []
 for cell, row, majority in zip(strip, summary.itertuples(index=False), majorities, strict=True):
@@ -332,12 +339,14 @@ for cell, row, majority in zip(strip, summary.itertuples(index=False), majoritie
 with st.expander("Votes and models on every version, this face's history"):
     detail = st.columns([3, 2])
     if evidence.n_votes:
-        detail[0].markdown("**Votes per version** (majority and Dawid-Skene where voted)")
+        detail[0].markdown("**Votes per version**")
         table = evidence.vote_table()
         table.insert(1, "majority", [m or "" for m in majorities])
-        if summary["dawid_skene"].notna().any():
+        if with_ds:
             table.insert(2, "dawid_skene", summary["dawid_skene"].fillna("").to_numpy())
         detail[0].dataframe(table, hide_index=True, width="stretch")
+        detail[0].toggle("Dawid-Skene label per version", key="show_ds",
+                         help="fitted over every vote of the study: a moment after each change of the store")
     else:
         detail[0].caption("No crowd votes on this face yet.")
     if evidence.predictions.empty:
@@ -372,13 +381,20 @@ with st.expander("Votes and models on every version, this face's history"):
 
 # -- disagreements and resolution -------------------------------------------------------------
 disputed = gt is not None and gt["status"] == "disputed"
+n_curators = len(set().union(*queue["curators"])) if len(queue) else 0
 with st.expander("Curators' agreement and a lead's resolution", expanded=disputed):
-    agreement = cached(curation.curator_agreement)
-    if agreement.pairs.empty:
+    # Kappa needs scikit-learn and every opinion: computed when asked for (or on a disputed face).
+    show_agreement = n_curators > 1 and (disputed or st.toggle("Cohen's kappa between curators",
+                                                                key="show_agreement"))
+    agreement = cached(curation.curator_agreement) if show_agreement else None
+    if agreement is None:
+        st.caption("Agreement needs two curators with common sources." if n_curators < 2 else
+                   "Turn on to compute the curators' agreement and list their disagreements.")
+    elif agreement.pairs.empty:
         st.caption("Agreement needs two curators with common sources.")
     else:
         show_table(agreement.pairs.rename(columns={"kappa": "Cohen's kappa"}), "curator_agreement")
-    if not agreement.disagreements.empty:
+    if agreement is not None and not agreement.disagreements.empty:
         dis = agreement.disagreements.assign(
             opinions=agreement.disagreements["opinions"].map(lambda d: "; ".join(f"{c}: {k}" for c, k in d.items())))
         show_table(dis, "curator_disagreements")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,18 +67,20 @@ def _inside(box: dict | None) -> bool:
 
 
 def _decide(page, keys: list[str], timeout_s: float = 60) -> float:
-    """Press `keys` (no mouse), wait for the next face and the page to settle; seconds it took."""
+    """Press `keys` (no mouse); seconds until the next face is shown and the script run has ended."""
     before = _heading(page)
     start = time.monotonic()
     for key in keys:
         page.keyboard.press(key)
     deadline = start + timeout_s
-    while _heading(page) == before:
+    running = page.locator('[data-testid="stApp"][data-test-script-state="running"]')
+    while _heading(page) == before or running.count():
         if time.monotonic() > deadline:
             raise TimeoutError(f"still on {before!r} after pressing {keys}")
-        page.wait_for_timeout(50)
-    _settle(page)
-    return time.monotonic() - start
+        page.wait_for_timeout(25)
+    took = time.monotonic() - start
+    _settle(page)  # everything arrived before the next key
+    return took
 
 
 def test_one_screen_and_three_keyboard_decisions(app_url, demo_db):

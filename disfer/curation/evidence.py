@@ -100,7 +100,10 @@ class SourceEvidence:
             rows.append([model, on_original["predicted"].iloc[0] if len(on_original) else None,
                          float(on_original["confidence"].iloc[0]) if len(on_original) else None,
                          top, int(counts.get(top, 0)), int(len(preds))])
-        return pd.DataFrame(rows, columns=columns)
+        out = pd.DataFrame(rows, columns=columns)
+        # pandas 3 reads a str column's None as NaN: keep None for "no answer on the original".
+        out["original"] = pd.Series([r[1] for r in rows], dtype=object, index=out.index)
+        return out
 
     @property
     def pooled_votes(self) -> pd.Series:

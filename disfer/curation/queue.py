@@ -11,18 +11,22 @@ import pandas as pd
 from disfer.analysis import Study, load_study, review_ranking
 from disfer.emotions import parse_emotion_name
 from disfer.errors import ConfigError
-from disfer.ledger import VIEW_STATUSES, curator_opinions, current_ground_truth
+from disfer.ledger import VIEW_STATUSES
+from disfer.ledger.ground_truth import ground_truth_from, opinions_from
 from disfer.store import Store
 
 RANKING_COLUMNS = ["all_versions_wrong", "n_contradicted", "strength", "contradiction", "agreement",
                    "review_rank"]
 
 
-def _queue_sources(store: Store) -> pd.DataFrame:
-    # Only the study's faces: a source ingested but never built has no versions to judge by.
+def _queue_state(store: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The study's sources, the ground truth and the opinions, through one connection (opening one
+    costs more than these queries; the page asks after every decision)."""
     with store.read() as con:
-        return con.execute("SELECT source_id, original_label FROM sources "
-                           "WHERE source_id IN (SELECT source_id FROM stimuli) ORDER BY source_id").df()
+        # Only the study's faces: a source ingested but never built has no versions to judge by.
+        sources = con.execute("SELECT source_id, original_label FROM sources "
+                              "WHERE source_id IN (SELECT source_id FROM stimuli) ORDER BY source_id").df()
+        return sources, ground_truth_from(con), opinions_from(con)
 
 
 def review_queue(store: Store, study: Study | None = None, emotion: str | None = None,
@@ -46,9 +50,8 @@ def review_queue(store: Store, study: Study | None = None, emotion: str | None =
             raise ConfigError(f"emotion filter: {err}") from None
     if status is not None and status not in VIEW_STATUSES:
         raise ConfigError(f"unknown status {status!r} (expected one of {', '.join(VIEW_STATUSES)})")
-    sources = _queue_sources(store)
-    gt = current_ground_truth(store).set_index("source_id")
-    ops = curator_opinions(store)
+    sources, gt, ops = _queue_state(store)
+    gt = gt.set_index("source_id")
     curators = ops.groupby("source_id")["curator"].apply(lambda s: sorted(s)).to_dict()
     ids = sources["source_id"].astype(int)
     queue = pd.DataFrame({

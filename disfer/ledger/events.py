@@ -138,6 +138,12 @@ def decisions_today(store: Store, curator: str | None = None) -> int:
 def event_log(store: Store, source_id: int | None = None) -> pd.DataFrame:
     """Every event, oldest first: event_id, source_id, curator, subject, role, decided_at, labels,
     weights, status, note, undoes, undone_by."""
+    with store.read() as con:
+        return event_log_from(con, source_id)
+
+
+def event_log_from(con, source_id: int | None = None) -> pd.DataFrame:
+    """`event_log` read through an open connection (several reads, one connection)."""
     sql = ("SELECT e.event_id, e.source_id, e.curator, e.subject, e.role, e.decided_at, "
            "e.labels, e.weights, e.status, e.note, e.undoes, u.event_id AS undone_by "
            "FROM curation_events e LEFT JOIN curation_events u ON u.undoes = e.event_id")
@@ -145,8 +151,7 @@ def event_log(store: Store, source_id: int | None = None) -> pd.DataFrame:
     if source_id is not None:
         sql += " WHERE e.source_id = ?"
         params.append(int(source_id))
-    with store.read() as con:
-        df = con.execute(sql + " ORDER BY e.event_id", params).df()
+    df = con.execute(sql + " ORDER BY e.event_id", params).df()
     for name in ("undoes", "undone_by"):
         df[name] = pd.Series([None if pd.isna(v) else int(v) for v in df[name]], index=df.index, dtype=object)
     df["note"] = pd.Series([v if isinstance(v, str) else None for v in df["note"]], index=df.index, dtype=object)
