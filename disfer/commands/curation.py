@@ -166,7 +166,7 @@ def _export(args) -> int:
     # --status a b or --status a,b (put it after OUT: it takes every word that follows)
     statuses = [s for item in (args.status or []) for s in item.split(",") if s.strip()] or None
     manifest = export_dataset(args.store, args.format, args.out, include_distorted=args.include_distorted,
-                              statuses=statuses, force=args.force)
+                              statuses=statuses, force=args.force, pool_versions=args.pool_versions)
     print(f"wrote {manifest['rows']} rows ({args.format}) to {args.out}; manifest {args.out}/manifest.json")
     return 0
 
@@ -232,6 +232,9 @@ def _export_arguments(p) -> None:
     p.add_argument("--status", nargs="+", help="only these statuses (default: all but excluded); "
                    + ", ".join(VIEW_STATUSES))
     p.add_argument("--force", action="store_true", help="replace a previous export in OUT (only a folder holding exactly that export, nothing else)")
+    p.add_argument("--pool-versions", action="store_true",
+                   help="ferplus: a source's row counts the votes on all its versions (default: the votes on that "
+                        "image only)")
     p.set_defaults(func=_export)
 
 
