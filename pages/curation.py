@@ -172,7 +172,11 @@ evidence = cached(curation.source_evidence, source_id)
 
 # Stored text (labels, split, curator, notes) goes through md(): shown as text, never as Markdown.
 st.subheader(f"Source {source_id}: labelled {md(original or 'unknown')}")
-st.caption(f"**Audit:** {md(evidence.audit_reason(original))} · queue order: {md(curation.queue_order(queue))}")
+order = curation.queue_order(queue)
+fallback = order.startswith("dataset order")  # before votes: say why the order is not the audit's
+st.caption(f"**Audit:** {md(evidence.audit_reason(original))}" + (f" · queue in {md(order)}" if fallback else ""))
+with st.sidebar:
+    st.caption(f"Queue order: {md(order)}")
 
 # -- one screen: face | evidence | decision ---------------------------------------------------------
 face_col, evidence_col, decision_col = st.columns([268, 252, 480], gap="small")
@@ -242,6 +246,25 @@ def describe(event: dict | None) -> str:
     return f"source {event['source_id']}: {event['status']} {what}"
 
 
+def form_decision() -> tuple[list[str], str, str]:
+    """The form's labels, weights and status as they are when a key is pressed: read in the
+    callback, not bound when the button was drawn, since a fast "5, Ctrl+Enter" reaches the server
+    as two callbacks before the page is drawn again. A status the curator did not choose for these
+    labels is the suggested one."""
+    labels, weights = list(state["cur_labels"]), state.get("cur_weights", "")
+    if state.get("status_for") == (tuple(labels), weights) and state.get("cur_status"):
+        return labels, weights, state["cur_status"]
+    try:
+        parsed = ledger.parse_weights(weights, len(labels))
+    except DisferError:
+        parsed = None
+    return labels, weights, ledger.suggest_status(labels, parsed, original)
+
+
+def save_form(as_lead: bool = False) -> None:
+    record(*form_decision(), as_lead=as_lead)
+
+
 def record(labels, weights, status_value, as_lead: bool = False) -> None:
     who = (actor if signed_in else (state.get("lead_name") or "").strip()) if as_lead else author
     try:
@@ -307,7 +330,7 @@ with decision_col:
         st.error(md(weights_error), icon=":material/error:")
     actions = st.container(horizontal=True, gap="small")
     actions.button("Save decision", type="primary", shortcut="ctrl+enter", icon=":material/check:",
-                   on_click=record, args=(labels, weights_text, status_value),
+                   on_click=save_form,
                    disabled=not curator or weights_error is not None)
     actions.button("Confirm original", shortcut="a", disabled=not (curator and original),
                    on_click=record, args=([original] if original else [], None, "confirmed"),
@@ -407,5 +430,4 @@ with st.expander("Curators' agreement and a lead's resolution", expanded=dispute
         st.markdown("**Resolve this face as lead**")
         if not signed_in:
             st.text_input("Lead", key="lead_name")
-        st.button("Resolve with the labels, weights and status above", on_click=record,
-                  args=(labels, weights_text, status_value, True))
+        st.button("Resolve with the labels, weights and status above", on_click=save_form, args=(True,))

@@ -123,5 +123,7 @@ def test_one_screen_and_three_keyboard_decisions(app_url, demo_db):
     log = [json.loads(line) for line in out.stdout.splitlines()]
     assert [e["curator"] for e in log] == ["e2e"] * DECISIONS
     assert log[0]["status"] == "confirmed" and log[1]["status"] == "excluded" and log[1]["labels"] == []
+    # "5, Ctrl+Enter" pressed at once: neutral toggled on (or off, where the label was neutral) and saved.
+    assert ("neutral" in log[2]["labels"]) != (log[2]["status"] == "excluded"), log[2]
     assert len({e["source_id"] for e in log}) == DECISIONS
     assert first.startswith(f"Source {log[0]['source_id']}:")
