@@ -170,6 +170,22 @@ original = info["original_label"]
 gt = info["ground_truth"]
 evidence = cached(curation.source_evidence, source_id)
 
+# Blind mode: others' decisions on this face stay hidden until I have decided it (a lead may look).
+blind = cached(ledger.blind_mode)
+events = info["events"]
+i_decided = bool(curator) and bool(((events["curator"] == curator) & (events["status"] != "undo")
+                                    & events["undone_by"].isna()).any()) if len(events) else False
+hidden = blind and gt is not None and not i_decided and not state.get("blind_reveal", False)
+with st.sidebar:
+    if allowed(actor, "resolve"):
+        st.toggle("Blind mode", value=blind, key="blind_setting", on_change=lambda: ledger.set_blind_mode(
+            store, state["blind_setting"], author if signed_in else (curator or "local")),
+            help="for the whole study: curators see others' decisions on a face only after deciding it")
+        if blind:
+            st.toggle("Show others' decisions anyway (lead)", key="blind_reveal")
+    elif blind:
+        st.caption("Blind mode: others' decisions on a face show once you have decided it.")
+
 # Stored text (labels, split, curator, notes) goes through md(): shown as text, never as Markdown.
 st.subheader(f"Source {source_id}: labelled {md(original or 'unknown')}")
 order = curation.queue_order(queue)
@@ -184,6 +200,7 @@ with face_col:
     st.image(face_image(evidence.face if evidence.face else b"", 5), width=FACE_PX)
     st.caption(f"{md(info['dataset'])} row {info['original_index']} · {md(info['split'] or 'no split')} · "
                + ("not curated yet" if gt is None else
+                  "decided by others: hidden until you decide (blind mode)" if hidden else
                   f"ground truth: {md(gt['status'])} {md(', '.join(gt['labels']) or '-')} by {md(gt['curator'])}"
                   + (" (lead resolution)" if gt["resolved"] else "")))
 
@@ -220,8 +237,10 @@ if state.get("form_for") != source_id or "cur_labels" not in state:
     # A new source (or back from another page, which drops widget state): start from its current
     # ground truth, else its original label.
     state["form_for"] = source_id
-    state["cur_labels"] = list(gt["labels"]) if gt is not None else ([original] if original else [])
-    state["cur_weights"] = "" if gt is None or gt["weights"] is None else ",".join(f"{w:g}" for w in gt["weights"])
+    start = None if hidden else gt  # blind: from the original label, not from others' decision
+    state["cur_labels"] = list(start["labels"]) if start is not None else ([original] if original else [])
+    state["cur_weights"] = "" if start is None or start["weights"] is None else \
+        ",".join(f"{w:g}" for w in start["weights"])
     state["cur_note"] = ""
     state.pop("status_for", None)
 
@@ -377,8 +396,9 @@ with st.expander("Votes and models on every version, this face's history"):
     else:
         detail[1].markdown("**Models on every version**")
         detail[1].dataframe(evidence.prediction_table(), width="stretch")
-    events = info["events"]
-    if not events.empty:
+    if hidden:
+        st.caption("History of this face: hidden until you decide it (blind mode).")
+    elif not events.empty:
         st.markdown("**History of this face**")
         shown = events.assign(labels=events["labels"].map(", ".join),
                               weights=events["weights"].map(lambda w: "" if w is None else ", ".join(f"{x:g}" for x in w)))
@@ -403,8 +423,11 @@ with st.expander("Votes and models on every version, this face's history"):
             st.caption("No model with weights here: `disfer models` says where weights go.")
 
 # -- disagreements and resolution -------------------------------------------------------------
-disputed = gt is not None and gt["status"] == "disputed"
+disputed = gt is not None and gt["status"] == "disputed" and not hidden
 n_curators = len(set().union(*queue["curators"])) if len(queue) else 0
+if hidden:
+    st.caption("Curators' agreement and a lead's resolution: hidden until you decide this face (blind mode).")
+    st.stop()
 with st.expander("Curators' agreement and a lead's resolution", expanded=disputed):
     # Kappa needs scikit-learn and every opinion: computed when asked for (or on a disputed face).
     show_agreement = n_curators > 1 and (disputed or st.toggle("Cohen's kappa between curators",

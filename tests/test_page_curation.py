@@ -183,6 +183,35 @@ def test_before_any_vote_faces_are_drawn_in_dataset_order_by_label(store, monkey
     assert button(at, "Crowd as soft label").disabled
 
 
+def test_blind_mode_hides_others_decisions_until_i_decide(study, monkeypatch):
+    ledger.record_decision(study, 2, ["surprise"], None, "relabeled", "bob", note="bob's view")
+    ledger.set_blind_mode(study, True, "lea")
+    at = run_page("curation", study.path, monkeypatch, curator="ann", curation_source_id=2)
+    clean(at)
+    said = texts(at)
+    assert "hidden until you decide" in said and "bob" not in said
+    assert at.session_state["cur_labels"] == ["anger"]  # from the original label, not bob's
+    assert not any("bob" in str(d.value.to_dict()) for d in at.dataframe)  # no history table
+    button(at, "Confirm original").click().run()  # ann decides; now she sees bob's opinion
+    at.number_input(key="jump_to").set_value(2).run()
+    clean(at)
+    assert "disputed" in texts(at) and "hidden until you decide" not in texts(at)
+    # Off again (the sidebar toggle a lead sees): nothing hidden from anyone.
+    at.toggle(key="blind_setting").set_value(False).run()
+    assert not ledger.blind_mode(study)
+    at = run_page("curation", study.path, monkeypatch, curator="cat", curation_source_id=2)
+    assert "hidden until you decide" not in texts(at) and "disputed" in texts(at)
+
+
+def test_blind_mode_from_the_command_line(study, capsys):
+    from disfer.cli import main
+
+    db = ["--db", str(study.path)]
+    assert main(db + ["curate", "blind"]) == 0 and capsys.readouterr().out == "blind mode off\n"
+    assert main(db + ["curate", "blind", "on", "--lead", "lea"]) == 0
+    assert capsys.readouterr().out == "blind mode on\n" and ledger.blind_mode(study)
+
+
 def test_disagreement_shows_kappa_and_a_lead_resolves(study, monkeypatch):
     ledger.record_decision(study, 1, ["happiness"], None, "confirmed", "ann")
     ledger.record_decision(study, 1, ["surprise"], None, "relabeled", "bob")

@@ -171,6 +171,15 @@ def _export(args) -> int:
     return 0
 
 
+def _blind(args) -> int:
+    from disfer import ledger  # pandas (speed, see above)
+
+    if args.state is not None:
+        ledger.set_blind_mode(args.store, args.state == "on", _curator(args.lead, "--lead"))
+    print(f"blind mode {'on' if ledger.blind_mode(args.store) else 'off'}")
+    return 0
+
+
 def _decision_args(p, who: str, statuses: str) -> None:
     p.add_argument("source_id", type=int)
     p.add_argument("--labels", default="", help="one or more emotions, comma-separated (none for excluded)")
@@ -217,6 +226,12 @@ def _curate_arguments(cur) -> None:
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_queue, read_only=True)
+
+    p = csub.add_parser("blind", help="blind mode: curators see others' decisions on a face only after "
+                        "deciding it (no STATE: say whether it is on)")
+    p.add_argument("state", nargs="?", choices=["on", "off"])
+    p.add_argument("--lead", help="your name (default: $DISFER_CURATOR)")
+    p.set_defaults(func=_blind)
 
     p = csub.add_parser("agreement", help="Cohen's kappa between curators and their disagreements")
     p.set_defaults(func=_agreement, read_only=True)

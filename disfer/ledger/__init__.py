@@ -44,9 +44,10 @@ from disfer.ledger.ground_truth import (
     current_ground_truth,
     show_source,
 )
+from disfer.ledger.settings import blind_mode, set_blind_mode
 
 __all__ = [
-    "DECISION_STATUSES", "GROUND_TRUTH_COLUMNS", "VIEW_STATUSES", "Decision", "current_ground_truth",
+    "DECISION_STATUSES", "GROUND_TRUTH_COLUMNS", "VIEW_STATUSES", "Decision", "blind_mode", "current_ground_truth",
     "curator_opinions", "decisions_today", "event_log", "event_summary", "last_event_id", "parse_labels", "parse_weights", "primary_label",
-    "record_decision", "resolve", "show_source", "suggest_status", "undo", "validate_decision",
+    "record_decision", "resolve", "set_blind_mode", "show_source", "suggest_status", "undo", "validate_decision",
 ]
