@@ -351,7 +351,7 @@ with decision_col:
     actions.button("Save decision", type="primary", shortcut="ctrl+enter", icon=":material/check:",
                    on_click=save_form,
                    disabled=not curator or weights_error is not None)
-    actions.button("Confirm original", shortcut="a", disabled=not (curator and original),
+    actions.button("Confirm original label", shortcut="a", disabled=not (curator and original),
                    on_click=record, args=([original] if original else [], None, "confirmed"),
                    help="keep the dataset's label")
     actions.button("Exclude", shortcut="x", disabled=not curator, on_click=record, args=([], None, "excluded"),

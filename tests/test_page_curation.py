@@ -63,7 +63,7 @@ def test_curator_confirms_then_relabels_and_undoes(study, monkeypatch):
     assert at.subheader[0].value == "Source 2: labelled anger"  # the audit's first
     assert len(at.image) >= 11  # the face, large, and its ten versions
     assert markdown_text("majority surprise in 10 of 10 versions; label anger") in texts(at)
-    button(at, "Confirm original").click().run()
+    button(at, "Confirm original label").click().run()
     clean(at)
     log = ledger.event_log(study)
     assert list(zip(log["source_id"], log["status"], log["curator"], strict=True)) == [(2, "confirmed", "ann")]
@@ -120,7 +120,7 @@ def test_progress_counts_mine_everyones_and_today(study, monkeypatch):
     nav = next(m.value for m in at.markdown if m.value.startswith("**#"))
     assert nav.startswith("**#1 of 3**") and "everyone: 1 decided, 2 remaining" in nav
     assert "mine 0 decided, 3 to go" in nav and "0 decisions today" in nav
-    button(at, "Confirm original").click().run()
+    button(at, "Confirm original label").click().run()
     button(at, "Exclude").click().run()
     nav = next(m.value for m in at.markdown if m.value.startswith("**#"))
     assert "everyone: 3 decided, 0 remaining" in nav and "mine 2 decided, 1 to go" in nav
@@ -143,7 +143,7 @@ def test_the_curator_stays_across_pages(study, monkeypatch):
     clean(at)
     assert at.text_input(key="curator_field").value == "ann"
     assert at.subheader[0].value == "Source 1: labelled happiness"
-    button(at, "Confirm original").click().run()
+    button(at, "Confirm original label").click().run()
     assert ledger.event_log(study)["curator"].tolist() == ["ann"]
     # The address carries both, for a reload or a bookmark.
     assert at.query_params["curator"] == "ann" and at.query_params["source"] == "2"  # wrapped to the first I have not decided
@@ -192,7 +192,7 @@ def test_blind_mode_hides_others_decisions_until_i_decide(study, monkeypatch):
     assert "hidden until you decide" in said and "bob" not in said
     assert at.session_state["cur_labels"] == ["anger"]  # from the original label, not bob's
     assert not any("bob" in str(d.value.to_dict()) for d in at.dataframe)  # no history table
-    button(at, "Confirm original").click().run()  # ann decides; now she sees bob's opinion
+    button(at, "Confirm original label").click().run()  # ann decides; now she sees bob's opinion
     at.number_input(key="jump_to").set_value(2).run()
     clean(at)
     assert "disputed" in texts(at) and "hidden until you decide" not in texts(at)
