@@ -161,12 +161,15 @@ def test_bad_decisions_write_nothing(studied, kwargs, message):
 def test_review_queue_filters_and_falls_back_without_audit(studied):
     ledger.record_decision(studied, 2, ["disgust"], None, "relabeled", "ann")
     queue = curation.review_queue(studied)
-    assert list(queue["source_id"]) == [1, 2, 3, 4]
+    # No votes, so no audit: dataset order by label (anger 2, happiness 1, neutral 4, sadness 3),
+    # and the queue says so.
+    assert list(queue["source_id"]) == [2, 1, 4, 3]
+    assert curation.queue_order(queue).startswith("dataset order by label (no crowd votes")
     assert dict(zip(queue["source_id"], queue["status"], strict=True))[2] == "relabeled"
     assert list(curation.review_queue(studied, emotion="disgust")["source_id"]) == [2]
-    assert list(curation.review_queue(studied, status="uncurated")["source_id"]) == [1, 3, 4]
+    assert list(curation.review_queue(studied, status="uncurated")["source_id"]) == [1, 4, 3]
     assert list(curation.review_queue(studied, curator="ann")["source_id"]) == [2]
-    assert list(curation.review_queue(studied, unreviewed_by="ann")["source_id"]) == [1, 3, 4]
+    assert list(curation.review_queue(studied, unreviewed_by="ann")["source_id"]) == [1, 4, 3]
     with pytest.raises(ConfigError, match="unknown emotion"):
         curation.review_queue(studied, emotion="bliss")
 
@@ -213,7 +216,7 @@ def test_review_queue_reuses_the_study_it_is_given(studied, monkeypatch):
 
     study = load_study(studied)
     monkeypatch.setattr(queue_module, "load_study", lambda *a, **k: pytest.fail("reloaded the study"))
-    assert list(curation.review_queue(studied, study=study)["source_id"]) == [1, 2, 3, 4]
+    assert list(curation.review_queue(studied, study=study)["source_id"]) == [2, 1, 4, 3]
 
 
 def test_soft_label_from_votes_sums_to_one():
@@ -322,3 +325,37 @@ def test_the_activity_log_lists_every_signed_write_newest_first(studied):
     assert curated["what"].iloc[0] == f"source 1 (event {first})"
     assert log[log["action"] == "export"][["who", "subject"]].values.tolist() == [["adm@lab.org", "sub-adm"]]
     assert list(log["at"]) == sorted(log["at"], reverse=True)
+
+
+def test_the_queue_lists_only_study_faces(studied):
+    # A source ingested but never built (no versions) is not a face to judge in the queue.
+    with studied.write() as con:
+        con.execute("INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels) "
+                    "VALUES (9, 'fer2013', 9, 'anger', 'Training', ?)", [bytes(48 * 48)])
+    assert 9 not in set(curation.review_queue(studied)["source_id"])
+
+
+def test_queue_progress_counts_mine_and_everyones(studied):
+    ledger.record_decision(studied, 1, ["happiness"], None, "confirmed", "ann")
+    ledger.record_decision(studied, 2, ["anger"], None, "confirmed", "ann")
+    ledger.record_decision(studied, 2, ["fear"], None, "relabeled", "bob")
+    undone = ledger.record_decision(studied, 3, ["sadness"], None, "confirmed", "bob")
+    ledger.undo(studied, undone, "bob")
+    queue = curation.review_queue(studied)
+    ann, bob, nobody = (curation.queue_progress(queue, c) for c in ("ann", "bob", None))
+    assert (ann.total, ann.decided, ann.remaining) == (4, 2, 2)  # 3 was undone: not decided
+    assert (ann.mine, ann.remaining_mine) == (2, 2)
+    assert (bob.mine, bob.remaining_mine) == (1, 3)
+    assert nobody.mine == 0 and nobody.decided == 2
+    # Decisions today count what took a curator's time: bob's undone one too, never the undo.
+    assert ledger.decisions_today(studied, "bob") == 2
+    assert ledger.decisions_today(studied, "ann") == 2 and ledger.decisions_today(studied) == 4
+    assert ledger.decisions_today(studied, "cat") == 0
+
+
+def test_event_summary_names_what_an_event_did(studied):
+    event = ledger.record_decision(studied, 3, ["sadness", "fear"], [0.7, 0.3], "ambiguous", "ann", "hm")
+    assert ledger.event_summary(studied, event) == {
+        "event_id": event, "source_id": 3, "curator": "ann", "role": "curator", "status": "ambiguous",
+        "labels": ["sadness", "fear"], "weights": [0.7, 0.3], "note": "hm", "undoes": None}
+    assert ledger.event_summary(studied, 999) is None

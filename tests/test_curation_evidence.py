@@ -75,3 +75,42 @@ def test_prediction_table(source):
     assert table.loc["original", "m1"] == "fear (70%)"
     assert table.loc["salt pepper 3", "m2"] == "anger (55%)"
     assert table.notna().sum().sum() == 2
+
+
+def test_majorities_and_the_audit_reason_in_words(source, store):
+    evidence = source_evidence(source, 1)
+    # The original: anger and fear tie at 3; gaussian blur 1: one neutral vote; the rest unvoted.
+    assert evidence.version_majorities() == ["tie", "neutral"] + [None] * 8
+    assert evidence.audit_reason("happiness") == \
+        "majority neutral in 1, a tie in 1 of 2 voted versions (of 10); label happiness"
+    assert source_evidence(source, 2).audit_reason("sadness") == \
+        "majority sadness in 1 of 1 voted versions (of 10); label sadness"
+    # Every version voted "fear": the example of the issue, worded as it asks.
+    with store.write() as con:
+        con.executemany("INSERT INTO votes (participant_id, stimulus_id, emotion) VALUES ('p8', ?, 'fear')",
+                        [[f"2-{d}-{lv}"] for d, lv in VERSIONS])
+        con.execute("DELETE FROM votes WHERE stimulus_id = '2-original-0' AND emotion = 'sadness'")
+    assert source_evidence(store, 2).audit_reason("sadness") == "majority fear in 10 of 10 versions; label sadness"
+    assert evidence.n_votes == 10
+
+
+def test_without_votes_the_reason_says_so_and_the_face_is_still_there(store):
+    add_sources(store, ["anger"])
+    evidence = source_evidence(store, 1)
+    assert evidence.audit_reason("anger") == "no crowd votes on this face yet; label anger"
+    assert evidence.n_votes == 0 and evidence.face == evidence.versions["pixels"].iloc[0]
+    # A source outside the study: no versions, its own stored face.
+    with store.write() as con:
+        con.execute("INSERT INTO sources (source_id, dataset, original_index, original_label, split, pixels) "
+                    "VALUES (7, 'fer2013', 7, NULL, 'Training', ?)", [bytes(range(256)) * 9])
+    outside = source_evidence(store, 7)
+    assert outside.versions.empty and outside.face == bytes(range(256)) * 9
+    assert outside.audit_reason(None) == "no crowd votes on this face yet; no label"
+
+
+def test_model_answers(source):
+    answers = source_evidence(source, 1).model_answers()
+    assert answers["model_id"].tolist() == ["m1", "m2"]
+    assert answers["original"].tolist() == ["fear", None] and answers["top"].tolist() == ["fear", "anger"]
+    assert answers["top_count"].tolist() == [1, 1] and answers["n_versions"].tolist() == [1, 1]
+    assert answers.loc[0, "confidence"] == pytest.approx(0.7)

@@ -146,10 +146,61 @@ def test_folders_tree_and_ferplus_votes(curated, tmp_path):
         labels = {r["source_id"]: r for r in csv.DictReader(fh)}
     assert labels["3"]["labels"] == "fear,sadness" and labels["3"]["weights"] == "0.6,0.4"
 
+    # Per image by default: source 3's original has one vote (sadness), source 1's one (happiness).
     export_dataset(curated, "ferplus", tmp_path / "p")
     fp = pd.read_csv(tmp_path / "p" / "ferplus.csv").set_index("Image name")
+    assert fp.loc["3-original-0.png", "sadness"] == 1 and fp.loc["3-original-0.png", "fear"] == 0
+    assert fp.loc["1-original-0.png", "happiness"] == 1 and fp.loc["3-original-0.png", "soft_fear"] == 0.6
+    # Pooled over the ten versions only when asked for.
+    m = export_dataset(curated, "ferplus", tmp_path / "pooled", pool_versions=True)
+    fp = pd.read_csv(tmp_path / "pooled" / "ferplus.csv").set_index("Image name")
     assert fp.loc["3-original-0.png", "sadness"] == 5 and fp.loc["3-original-0.png", "fear"] == 5
-    assert fp.loc["1-original-0.png", "happiness"] == 10 and fp.loc["3-original-0.png", "soft_fear"] == 0.6
+    assert fp.loc["1-original-0.png", "happiness"] == 10 and m["vote_counts"] == "pooled_versions"
+
+
+FERPLUS_STUDY_COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear"]
+
+
+@pytest.mark.parametrize("include_distorted", [False, True])
+def test_ferplus_counts_are_the_votes_on_that_image(store, tmp_path, include_distorted):
+    """Issue 16: 48-original-0.png carried 500 votes, the ten versions' together. Each row's counts
+    against an independent count of the raw votes table, image by image, and the card says so."""
+    rng = np.random.default_rng(3)
+    add_sources(store, ["happiness", "anger", "sadness"])
+    with store.read() as con:
+        stimuli = [r[0] for r in con.execute("SELECT stimulus_id FROM stimuli ORDER BY 1").fetchall()]
+    raw = pd.DataFrame({"participant_id": [f"p{i % 7}" for i in range(600)],
+                        "stimulus_id": rng.choice(stimuli, 600),
+                        "emotion": rng.choice(EMOTIONS, 600)}).drop_duplicates(["participant_id", "stimulus_id"])
+    with store.write() as con:
+        con.executemany("INSERT INTO participants (participant_id) VALUES (?)", [[f"p{i}"] for i in range(7)])
+        con.executemany("INSERT INTO votes (participant_id, stimulus_id, emotion) VALUES (?, ?, ?)",
+                        raw.values.tolist())
+    m = export_dataset(store, "ferplus", tmp_path / "fp", include_distorted=include_distorted)
+    fp = pd.read_csv(tmp_path / "fp" / "ferplus.csv")
+    expected = raw.groupby(["stimulus_id", "emotion"]).size().unstack(fill_value=0).reindex(
+        columns=list(EMOTIONS), fill_value=0)
+    assert len(fp) == (30 if include_distorted else 3)
+    for row in fp.itertuples(index=False):
+        stim = row[1].removesuffix(".png")
+        want = expected.loc[stim] if stim in expected.index else pd.Series(0, index=list(EMOTIONS))
+        got = fp.loc[fp["Image name"] == row[1], FERPLUS_STUDY_COLUMNS].iloc[0]
+        assert got.to_dict() == {e: int(want[e]) for e in FERPLUS_STUDY_COLUMNS}, stim
+    assert fp[FERPLUS_STUDY_COLUMNS].to_numpy().sum() == (len(raw) if include_distorted else
+                                                          int(raw["stimulus_id"].str.endswith("-original-0").sum()))
+    card = (tmp_path / "fp" / "dataset_card.md").read_text()
+    assert m["vote_counts"] == "per_image" and "vote counts: per image" in card
+
+
+def test_pooling_is_a_ferplus_option(curated, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="ferplus option"):
+        export_dataset(curated, "parquet", tmp_path / "x", pool_versions=True)
+    assert main(["--db", str(curated.path), "export", "--format", "ferplus", str(tmp_path / "cli"),
+                 "--pool-versions"]) == 0
+    manifest = json.loads((tmp_path / "cli" / "manifest.json").read_text())
+    assert manifest["vote_counts"] == "pooled_versions"
+    assert "pooled over versions" in (tmp_path / "cli" / "dataset_card.md").read_text()
+    assert "vote_counts" not in export_dataset(curated, "fer2013-csv", tmp_path / "plain")
 
 
 def test_status_filter_and_refusals(curated, tmp_path):

@@ -61,37 +61,155 @@ def test_curator_confirms_then_relabels_and_undoes(study, monkeypatch):
     at = run_page("curation", study.path, monkeypatch, curator="ann")
     clean(at)
     assert at.subheader[0].value == "Source 2: labelled anger"  # the audit's first
-    assert len(at.image) >= 10  # its ten versions
+    assert len(at.image) >= 11  # the face, large, and its ten versions
+    assert markdown_text("majority surprise in 10 of 10 versions; label anger") in texts(at)
     button(at, "Confirm original label").click().run()
     clean(at)
     log = ledger.event_log(study)
     assert list(zip(log["source_id"], log["status"], log["curator"], strict=True)) == [(2, "confirmed", "ann")]
     assert at.subheader[0].value.startswith("Source 3")  # moved on to the next in the queue
     assert at.number_input(key="jump_to").value == 3
-    # Multi-label with the crowd's soft label, via the buttons the 1-7 shortcuts press.
-    button(at, "Use the crowd's vote distribution as a soft label").click().run()
-    assert at.multiselect(key="cur_labels").value == ["sadness", "fear"]
+    # Multi-label with the crowd's soft label (the V key), saved by the button Ctrl+Enter presses.
+    button(at, "Crowd as soft label").click().run()
+    assert at.session_state["cur_labels"] == ["sadness", "fear"]
     assert at.text_input(key="cur_weights").value == "0.6,0.4"
     assert at.selectbox(key="cur_status").value == "ambiguous"
     button(at, "Save decision").click().run()
     clean(at)
     row = ledger.current_ground_truth(study).set_index("source_id").loc[3]
     assert row["labels"] == ["sadness", "fear"] and row["weights"] == pytest.approx([0.6, 0.4])
-    button(at, "Undo my last decision").click().run()
+    button(at, "Undo my last").click().run()
     clean(at)
     assert 3 not in set(ledger.current_ground_truth(study)["source_id"])
 
 
-def test_bad_weights_are_refused_on_the_page(study, monkeypatch):
+def test_undo_says_what_it_undid_and_returns_to_that_face(study, monkeypatch):
+    at = run_page("curation", study.path, monkeypatch, curator="ann", curation_source_id=3)
+    at.button(key="toggle-fear").click().run()  # the 3 key: sadness, fear
+    at.text_input(key="cur_weights").set_value("0.7,0.3").run()
+    button(at, "Save decision").click().run()
+    assert not at.subheader[0].value.startswith("Source 3")  # moved on
+    button(at, "Undo my last").click().run()
+    clean(at)
+    assert at.subheader[0].value == "Source 3: labelled sadness"  # back to the face it undid
+    said = at.success[0].value
+    assert markdown_text("source 3: ambiguous sadness 0.7, fear 0.3") in said
+    assert said.startswith("Undid your decision")
+    assert at.session_state["cur_labels"] == ["sadness"]  # the form starts again from the original
+    assert 3 not in set(ledger.current_ground_truth(study)["source_id"])
+
+
+def test_bad_weights_are_refused_as_typed(study, monkeypatch):
     at = run_page("curation", study.path, monkeypatch, curator="ann")
     at.number_input(key="jump_to").set_value(1).run()
     assert at.subheader[0].value == "Source 1: labelled happiness"
     at.button(key="toggle-neutral").click().run()
-    assert at.multiselect(key="cur_labels").value == ["happiness", "neutral"]
+    assert at.session_state["cur_labels"] == ["happiness", "neutral"]
     at.text_input(key="cur_weights").set_value("0.5,0.2").run()
-    button(at, "Save decision").click().run()
+    # Said at once, before any Save; Save is off until the weights are right.
     assert at.error and "sum to" in at.error[0].value
+    assert button(at, "Save decision").disabled
+    at.text_input(key="cur_weights").set_value("0.5,0.5").run()
+    assert not at.error and not button(at, "Save decision").disabled
     assert ledger.event_log(study).empty
+
+
+def test_progress_counts_mine_everyones_and_today(study, monkeypatch):
+    ledger.record_decision(study, 1, ["happiness"], None, "confirmed", "bob")
+    at = run_page("curation", study.path, monkeypatch, curator="ann")
+    nav = next(m.value for m in at.markdown if m.value.startswith("**#"))
+    assert nav.startswith("**#1 of 3**") and "everyone: 1 decided, 2 remaining" in nav
+    assert "mine 0 decided, 3 to go" in nav and "0 decisions today" in nav
+    button(at, "Confirm original label").click().run()
+    button(at, "Exclude").click().run()
+    nav = next(m.value for m in at.markdown if m.value.startswith("**#"))
+    assert "everyone: 3 decided, 0 remaining" in nav and "mine 2 decided, 1 to go" in nav
+    assert "2 decisions today" in nav
+
+
+def test_the_curator_stays_across_pages(study, monkeypatch):
+    """Issue 16: typed on Curation, gone after Label audit's "Curate"; now it stays."""
+    monkeypatch.setenv("DISFER_DB", str(study.path))
+    monkeypatch.delenv("DISFER_CURATOR", raising=False)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.run().switch_page("pages/curation.py").run()
+    assert button(at, "Save decision").disabled  # nobody yet
+    at.text_input(key="curator_field").set_value("ann").run()
+    assert not button(at, "Save decision").disabled
+    at.switch_page("pages/audit.py").run()
+    clean(at)
+    at.session_state["curation_source_id"] = 1  # the audit's "Curate" button
+    at.switch_page("pages/curation.py").run()
+    clean(at)
+    assert at.text_input(key="curator_field").value == "ann"
+    assert at.subheader[0].value == "Source 1: labelled happiness"
+    button(at, "Confirm original label").click().run()
+    assert ledger.event_log(study)["curator"].tolist() == ["ann"]
+    # The address carries both, for a reload or a bookmark.
+    assert at.query_params["curator"] == "ann" and at.query_params["source"] == "2"  # wrapped to the first I have not decided
+
+
+def test_a_reload_keeps_curator_and_position_from_the_address(study, monkeypatch):
+    monkeypatch.setenv("DISFER_DB", str(study.path))
+    monkeypatch.delenv("DISFER_CURATOR", raising=False)
+    at = AppTest.from_file(str(ROOT / "pages" / "curation.py"), default_timeout=60)
+    at.query_params["curator"] = "ann"
+    at.query_params["source"] = "3"
+    at.run()
+    clean(at)
+    assert at.text_input(key="curator_field").value == "ann"
+    assert at.subheader[0].value == "Source 3: labelled sadness"
+    assert "#2 of 3" in next(m.value for m in at.markdown if m.value.startswith("**#"))
+
+
+def test_a_fresh_session_starts_at_the_first_face_i_have_not_decided(study, monkeypatch):
+    ledger.record_decision(study, 2, ["anger"], None, "confirmed", "ann")
+    at = run_page("curation", study.path, monkeypatch, curator="ann")
+    assert at.subheader[0].value.startswith("Source 3")
+    at = run_page("curation", study.path, monkeypatch, curator="bob")
+    assert at.subheader[0].value.startswith("Source 2")
+
+
+def test_before_any_vote_faces_are_drawn_in_dataset_order_by_label(store, monkeypatch):
+    add_sources(store, ["sadness", "anger", "happiness"])
+    at = run_page("curation", store.path, monkeypatch, curator="ann")
+    clean(at)
+    assert at.subheader[0].value == "Source 2: labelled anger"  # anger, happiness, sadness
+    assert len(at.image) >= 11
+    said = texts(at)
+    assert markdown_text("no crowd votes on this face yet") in said
+    assert markdown_text("dataset order by label") in said and "review order" not in said
+    assert not at.get("vega_lite_chart") and not at.get("arrow_vega_lite_chart")  # no empty chart
+    assert button(at, "Crowd as soft label").disabled
+
+
+def test_blind_mode_hides_others_decisions_until_i_decide(study, monkeypatch):
+    ledger.record_decision(study, 2, ["surprise"], None, "relabeled", "bob", note="bob's view")
+    ledger.set_blind_mode(study, True, "lea")
+    at = run_page("curation", study.path, monkeypatch, curator="ann", curation_source_id=2)
+    clean(at)
+    said = texts(at)
+    assert "hidden until you decide" in said and "bob" not in said
+    assert at.session_state["cur_labels"] == ["anger"]  # from the original label, not bob's
+    assert not any("bob" in str(d.value.to_dict()) for d in at.dataframe)  # no history table
+    button(at, "Confirm original label").click().run()  # ann decides; now she sees bob's opinion
+    at.number_input(key="jump_to").set_value(2).run()
+    clean(at)
+    assert "disputed" in texts(at) and "hidden until you decide" not in texts(at)
+    # Off again (the sidebar toggle a lead sees): nothing hidden from anyone.
+    at.toggle(key="blind_setting").set_value(False).run()
+    assert not ledger.blind_mode(study)
+    at = run_page("curation", study.path, monkeypatch, curator="cat", curation_source_id=2)
+    assert "hidden until you decide" not in texts(at) and "disputed" in texts(at)
+
+
+def test_blind_mode_from_the_command_line(study, capsys):
+    from disfer.cli import main
+
+    db = ["--db", str(study.path)]
+    assert main(db + ["curate", "blind"]) == 0 and capsys.readouterr().out == "blind mode off\n"
+    assert main(db + ["curate", "blind", "on", "--lead", "lea"]) == 0
+    assert capsys.readouterr().out == "blind mode on\n" and ledger.blind_mode(study)
 
 
 def test_disagreement_shows_kappa_and_a_lead_resolves(study, monkeypatch):
@@ -104,9 +222,9 @@ def test_disagreement_shows_kappa_and_a_lead_resolves(study, monkeypatch):
     pairs = next(t for t in tables if "Cohen's kappa" in t.columns)
     assert pairs.iloc[0]["n_common"] == 1
     at.text_input(key="lead_name").set_value("lea").run()
-    assert at.multiselect(key="cur_labels").value == ["surprise"]  # the provisional, latest opinion
+    assert at.session_state["cur_labels"] == ["surprise"]  # the provisional, latest opinion
     at.button(key="toggle-happiness").click().run()
-    assert at.multiselect(key="cur_labels").value == ["surprise", "happiness"]
+    assert at.session_state["cur_labels"] == ["surprise", "happiness"]
     at.button(key="toggle-happiness").click().run()
     button(at, "Resolve with the labels, weights and status above").click().run()
     clean(at)
@@ -220,4 +338,4 @@ def test_leaving_and_coming_back_keeps_the_page_working(study, monkeypatch):
     at.switch_page("pages/curation.py").run()
     clean(at)
     assert at.subheader[0].value == "Source 3: labelled sadness"
-    assert at.multiselect(key="cur_labels").value == ["sadness"]
+    assert at.session_state["cur_labels"] == ["sadness"]

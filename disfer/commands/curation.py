@@ -166,8 +166,17 @@ def _export(args) -> int:
     # --status a b or --status a,b (put it after OUT: it takes every word that follows)
     statuses = [s for item in (args.status or []) for s in item.split(",") if s.strip()] or None
     manifest = export_dataset(args.store, args.format, args.out, include_distorted=args.include_distorted,
-                              statuses=statuses, force=args.force)
+                              statuses=statuses, force=args.force, pool_versions=args.pool_versions)
     print(f"wrote {manifest['rows']} rows ({args.format}) to {args.out}; manifest {args.out}/manifest.json")
+    return 0
+
+
+def _blind(args) -> int:
+    from disfer import ledger  # pandas (speed, see above)
+
+    if args.state is not None:
+        ledger.set_blind_mode(args.store, args.state == "on", _curator(args.lead, "--lead"))
+    print(f"blind mode {'on' if ledger.blind_mode(args.store) else 'off'}")
     return 0
 
 
@@ -218,6 +227,12 @@ def _curate_arguments(cur) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_queue, read_only=True)
 
+    p = csub.add_parser("blind", help="blind mode: curators see others' decisions on a face only after "
+                        "deciding it (no STATE: say whether it is on)")
+    p.add_argument("state", nargs="?", choices=["on", "off"])
+    p.add_argument("--lead", help="your name (default: $DISFER_CURATOR)")
+    p.set_defaults(func=_blind)
+
     p = csub.add_parser("agreement", help="Cohen's kappa between curators and their disagreements")
     p.set_defaults(func=_agreement, read_only=True)
 
@@ -232,6 +247,9 @@ def _export_arguments(p) -> None:
     p.add_argument("--status", nargs="+", help="only these statuses (default: all but excluded); "
                    + ", ".join(VIEW_STATUSES))
     p.add_argument("--force", action="store_true", help="replace a previous export in OUT (only a folder holding exactly that export, nothing else)")
+    p.add_argument("--pool-versions", action="store_true",
+                   help="ferplus: a source's row counts the votes on all its versions (default: the votes on that "
+                        "image only)")
     p.set_defaults(func=_export)
 
 

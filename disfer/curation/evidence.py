@@ -3,8 +3,10 @@ answers, and the crowd's vote distribution as a soft label."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from disfer.emotions import EMOTIONS
@@ -37,6 +39,71 @@ class SourceEvidence:
     original first, then by distortion and level."""
     predictions: pd.DataFrame
     """model_id, stimulus_id, predicted, confidence (the predicted emotion's probability)."""
+    source_pixels: bytes | None = None
+    """The source's own stored face (sources.pixels), for a source that is not (yet) in the study."""
+
+    @property
+    def face(self) -> bytes | None:
+        """The face to show: the original version's pixels, else the source's own, else None."""
+        original = self.versions[self.versions["distortion"] == "original"]
+        if len(original) and original["pixels"].iloc[0]:
+            return original["pixels"].iloc[0]
+        return self.source_pixels
+
+    @property
+    def n_votes(self) -> int:
+        """The crowd's votes on all versions together."""
+        return int(self.versions["n_votes"].sum()) if len(self.versions) else 0
+
+    def version_majorities(self) -> list[str | None]:
+        """The crowd's majority on each version (order of `versions`): an emotion, 'tie' where two
+        or more share the most votes, None without votes."""
+        out: list[str | None] = []
+        for row in self.versions[list(EMOTIONS)].to_numpy():
+            if row.sum() == 0:
+                out.append(None)
+                continue
+            top = np.flatnonzero(row == row.max())
+            out.append(EMOTIONS[top[0]] if len(top) == 1 else "tie")
+        return out
+
+    def audit_reason(self, label: str | None) -> str:
+        """Why the audit ranks this face where it does, in words: "majority neutral in 10 of 10
+        versions; label happiness" (several majorities largest first, ties in EMOTIONS order)."""
+        majorities = [m for m in self.version_majorities() if m is not None]
+        labelled = f"label {label}" if label else "no label"
+        if not majorities:
+            return f"no crowd votes on this face yet; {labelled}"
+        order = {e: i for i, e in enumerate((*EMOTIONS, "tie"))}
+        counted = sorted(Counter(majorities).items(), key=lambda kv: (-kv[1], order[kv[0]]))
+        parts = ", ".join(f"{'a tie' if m == 'tie' else m} in {k}" for m, k in counted)
+        voted = len(majorities)
+        of = f"of {voted} versions" if voted == len(self.versions) else \
+            f"of {voted} voted versions (of {len(self.versions)})"
+        return f"majority {parts} {of}; {labelled}"
+
+    def model_answers(self) -> pd.DataFrame:
+        """One row per model: model_id, original (its answer on the original version, None without
+        one), confidence (of that answer), top (its most frequent answer over the versions, first
+        in EMOTIONS order on a tie), top_count (versions answered so), n_versions (versions with a
+        prediction)."""
+        columns = ["model_id", "original", "confidence", "top", "top_count", "n_versions"]
+        if self.predictions.empty:
+            return pd.DataFrame(columns=columns)
+        original_id = self.versions.loc[self.versions["distortion"] == "original", "stimulus_id"]
+        original_id = original_id.iloc[0] if len(original_id) else None
+        rows = []
+        for model, preds in self.predictions.groupby("model_id", sort=True):
+            counts = Counter(preds["predicted"])
+            top = max(EMOTIONS, key=lambda e: (counts.get(e, 0), -EMOTIONS.index(e)))
+            on_original = preds[preds["stimulus_id"] == original_id]
+            rows.append([model, on_original["predicted"].iloc[0] if len(on_original) else None,
+                         float(on_original["confidence"].iloc[0]) if len(on_original) else None,
+                         top, int(counts.get(top, 0)), int(len(preds))])
+        out = pd.DataFrame(rows, columns=columns)
+        # pandas 3 reads a str column's None as NaN: keep None for "no answer on the original".
+        out["original"] = pd.Series([r[1] for r in rows], dtype=object, index=out.index)
+        return out
 
     @property
     def pooled_votes(self) -> pd.Series:
@@ -107,8 +174,12 @@ def source_evidence(store: Store, source_id: int) -> SourceEvidence:
             "greatest(p.anger, p.disgust, p.fear, p.happiness, p.neutral, p.sadness, p.surprise) AS confidence "
             "FROM predictions p JOIN stimuli st USING (stimulus_id) WHERE st.source_id = ? "
             "ORDER BY p.model_id, p.stimulus_id", [int(source_id)]).df()
+        own = con.execute("SELECT pixels FROM sources WHERE source_id = ?", [int(source_id)]).fetchone()
     for e in EMOTIONS:
         versions[e] = versions[e].astype(int)
     versions.insert(3, "n_votes", versions[list(EMOTIONS)].sum(axis=1))
-    versions["pixels"] = versions["pixels"].map(bytes)
-    return SourceEvidence(versions.reset_index(drop=True), predictions)
+    # A vote-only stimulus (imported votes, no picture) has no pixels: b"", drawn as a placeholder.
+    versions["pixels"] = versions["pixels"].map(lambda b: bytes(b) if isinstance(b, bytes | bytearray | memoryview)
+                                                else b"")
+    return SourceEvidence(versions.reset_index(drop=True), predictions,
+                          bytes(own[0]) if own is not None and own[0] is not None else None)

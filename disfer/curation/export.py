@@ -5,8 +5,11 @@ Formats (each written into one folder OUT, next to `manifest.json` and `dataset_
   label as the FER-2013 code, so any FER-2013 training script reads it unchanged.
 - `ferplus`: `ferplus.csv`, FERPlus-style: Usage, Image name, the study's vote counts in FERPlus's
   column order (contempt, unknown and NF are 0: our study offers 7 emotions), then the soft label
-  `soft_<emotion>`, the primary `label`, `status` and `pixels`. A source row pools the votes of
-  all its versions; a distorted row (with --include-distorted) has that version's votes.
+  `soft_<emotion>`, the primary `label`, `status` and `pixels`. Vote counts are per image, as in
+  FERPlus: each row has the votes cast on exactly the image it names. With `pool_versions`
+  (`--pool-versions`) a source's original row has the votes on all its versions together (a
+  distorted row, with --include-distorted, keeps its own); the card and the manifest
+  (`vote_counts`) say which.
 - `folders`: `<Usage>/<primary emotion>/<stimulus_id>.png` plus `labels.csv` (multi-label view).
 - `parquet`: `dataset.parquet`, one row per face: multi-hot and soft labels (lists in EMOTIONS
   order), labels, the original label, provenance (dataset, original_index, original_name, split,
@@ -36,6 +39,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +55,7 @@ from disfer.progress import ProgressFn, bar
 from disfer.store import Store
 
 DEFAULT_STATUSES: tuple[str, ...] = tuple(s for s in ledger.VIEW_STATUSES if s != "excluded")
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: FERPlus vote counts per image by default (1 pooled the versions)
 # A 0..255 -> "0".."255" table: formatting 2,304 pixels per face by lookup, not by str() each.
 _PIXEL_TEXT = np.array([str(i) for i in range(256)], dtype=object)
 
@@ -170,14 +174,21 @@ def _write_fer2013(rows: pd.DataFrame, out: Path, store: Store, progress) -> lis
     return ["fer2013.csv"]
 
 
-def _write_ferplus(rows: pd.DataFrame, out: Path, store: Store, progress) -> list[str]:
+VOTE_COUNTS = {
+    "per_image": "per image: each row has the study's votes on exactly that image",
+    "pooled_versions": "pooled over versions: a source's original row has the study's votes on all its "
+                       "versions together; a distorted row its own",
+}
+
+
+def _write_ferplus(rows: pd.DataFrame, out: Path, store: Store, progress, pool_versions: bool = False) -> list[str]:
     per_stim, per_source = _study_vote_counts(store)
     header = [*FERPLUS_HEADER, *(f"soft_{e}" for e in EMOTIONS),
               "label", "status", "pixels"]
 
     def body():
         for r in bar(rows.itertuples(index=False), len(rows), "ferplus.csv", progress):
-            counts = per_source.get(r.source_id, Counter()) if r.distortion == "original" \
+            counts = per_source.get(r.source_id, Counter()) if pool_versions and r.distortion == "original" \
                 else per_stim.get(r.stimulus_id, Counter())
             soft = soft_vector(r.labels, r.weights)
             yield [r.split, f"{r.stimulus_id}.png", *(counts.get(c, 0) for c in FERPLUS_EMOTION_COLUMNS),
@@ -276,8 +287,8 @@ WRITERS: dict[str, ExportFormat] = {
         _write_fer2013, "Kaggle's emotion,pixels,Usage with the curated primary label: any FER-2013 "
         "script reads it.", "fer2013.csv"),
     "ferplus": ExportFormat(
-        _write_ferplus, "FERPlus-style vote counts (the study's crowd) and soft-label columns, with the "
-        "pixels.", "ferplus.csv"),
+        _write_ferplus, "FERPlus-style vote counts (the study's crowd, per image) and soft-label columns, "
+        "with the pixels.", "ferplus.csv"),
     "folders": ExportFormat(
         _write_folders, "One PNG per face under <Usage>/<emotion>/, and labels.csv with the multi-label "
         "view.", check=image_paths),
@@ -323,6 +334,7 @@ def _card(fmt: str, m: dict) -> str:
              f"- labels changed from the original: {m['labels_changed']}; multi-label sources: "
              f"{m['multi_label_sources']}; skipped for want of a label: {m['skipped_unlabeled']}",
              f"- curators (events): {curators or 'none'}",
+             *([f"- vote counts: {VOTE_COUNTS[m['vote_counts']]}"] if "vote_counts" in m else []),
              "", "| emotion | before (original labels, all sources) | after (exported, primary label) |",
              "|---|---|---|"]
     lines += [f"| {e} | {m['counts_before'][e]} | {m['counts_after'][e]} |" for e in EMOTIONS]
@@ -335,8 +347,11 @@ def _card(fmt: str, m: dict) -> str:
 # -- entry point --------------------------------------------------------------------------------------
 def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: bool = False,
                    statuses: list[str] | None = None, force: bool = False,
-                   progress: ProgressFn | None = None) -> dict:
+                   progress: ProgressFn | None = None, pool_versions: bool = False) -> dict:
     """Write the curated dataset in `fmt` into folder `out`; returns the manifest (also written).
+
+    pool_versions: FERPlus only; a source's original row counts the votes on all its versions
+    (default: the votes on that image only). Refused for the other formats, which have no counts.
 
     The folder appears whole or not at all: files are written to a sibling temporary folder that
     is swapped in at the end. `out` must be new or empty; `force` also lets it replace exactly a
@@ -344,6 +359,8 @@ def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: b
     """
     if fmt not in WRITERS:
         raise ConfigError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    if pool_versions and fmt != "ferplus":
+        raise ConfigError(f"pooling votes over versions is a ferplus option; {fmt} has no vote counts")
     out = Path(out)
     statuses = _check_statuses(statuses)
     outfiles.replaceable(out, force)  # refused before any work; checked again at the swap
@@ -357,9 +374,14 @@ def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: b
         WRITERS[fmt].check(rows)
     tmp = outfiles.new_partial_folder(out)
     try:
-        files = WRITERS[fmt].write(rows, tmp, store, progress)
+        write = WRITERS[fmt].write
+        counts = {}
+        if fmt == "ferplus":
+            write = partial(write, pool_versions=pool_versions)
+            counts["vote_counts"] = "pooled_versions" if pool_versions else "per_image"
+        files = write(rows, tmp, store, progress)
         manifest = {"format": fmt, "export_version": EXPORT_VERSION, "schema_version": store.schema_version(),
-                    "include_distorted": bool(include_distorted), "rows": int(len(rows)),
+                    **counts, "include_distorted": bool(include_distorted), "rows": int(len(rows)),
                     "emotions": list(EMOTIONS), "fer2013_codes": list(FER2013_CODES),
                     **info, **_facts(store, rows)}
         outfiles.write_text(tmp, "dataset_card.md", _card(fmt, manifest))

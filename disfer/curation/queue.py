@@ -1,25 +1,32 @@
 """The review queue: the study's sources with their curation state, in the review ranking's order
-(`disfer.analysis.review_ranking`, the one rule the label audit uses too)."""
+(`disfer.analysis.review_ranking`, the one rule the label audit uses too), and a curator's progress
+through it."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
 from disfer.analysis import Study, load_study, review_ranking
 from disfer.emotions import parse_emotion_name
 from disfer.errors import ConfigError
-from disfer.ledger import VIEW_STATUSES, curator_opinions, current_ground_truth
+from disfer.ledger import VIEW_STATUSES
+from disfer.ledger.ground_truth import ground_truth_from, opinions_from
 from disfer.store import Store
 
 RANKING_COLUMNS = ["all_versions_wrong", "n_contradicted", "strength", "contradiction", "agreement",
                    "review_rank"]
 
 
-def _queue_sources(store: Store) -> pd.DataFrame:
+def _queue_state(store: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The study's sources, the ground truth and the opinions, through one connection (opening one
+    costs more than these queries; the page asks after every decision)."""
     with store.read() as con:
-        return con.execute("SELECT source_id, original_label FROM sources "
-                           "WHERE source_id IN (SELECT source_id FROM stimuli) "
-                           "OR pixels IS NOT NULL ORDER BY source_id").df()
+        # Only the study's faces: a source ingested but never built has no versions to judge by.
+        sources = con.execute("SELECT source_id, original_label FROM sources "
+                              "WHERE source_id IN (SELECT source_id FROM stimuli) ORDER BY source_id").df()
+        return sources, ground_truth_from(con), opinions_from(con)
 
 
 def review_queue(store: Store, study: Study | None = None, emotion: str | None = None,
@@ -32,7 +39,9 @@ def review_queue(store: Store, study: Study | None = None, emotion: str | None =
     label; `status` is a view status (confirmed, relabeled, ambiguous, excluded, disputed,
     uncurated); `curator` keeps the sources that curator has a live opinion on; `unreviewed_by`
     keeps those they have not decided. Columns: source_id, original_label, status, labels,
-    curators, and the ranking's columns (NaN for sources without votes, which come last, by id).
+    curators, and the ranking's columns (NaN for sources without votes, which come last, in
+    dataset order by label: original label, then source id; before any vote, that is the queue).
+    Only the study's sources (those with versions) are listed.
     """
     if emotion is not None:
         try:
@@ -41,9 +50,8 @@ def review_queue(store: Store, study: Study | None = None, emotion: str | None =
             raise ConfigError(f"emotion filter: {err}") from None
     if status is not None and status not in VIEW_STATUSES:
         raise ConfigError(f"unknown status {status!r} (expected one of {', '.join(VIEW_STATUSES)})")
-    sources = _queue_sources(store)
-    gt = current_ground_truth(store).set_index("source_id")
-    ops = curator_opinions(store)
+    sources, gt, ops = _queue_state(store)
+    gt = gt.set_index("source_id")
     curators = ops.groupby("source_id")["curator"].apply(lambda s: sorted(s)).to_dict()
     ids = sources["source_id"].astype(int)
     queue = pd.DataFrame({
@@ -64,5 +72,50 @@ def review_queue(store: Store, study: Study | None = None, emotion: str | None =
     ranking = review_ranking(study if study is not None else load_study(store))
     merged = queue.merge(ranking[["source_id"] + RANKING_COLUMNS], on="source_id", how="left")
     merged["_unranked"] = merged["review_rank"].isna()
-    merged = merged.sort_values(["_unranked", "review_rank", "source_id"]).drop(columns="_unranked")
-    return merged.reset_index(drop=True)
+    merged["_label"] = merged["original_label"].fillna("~")  # no label: after every emotion
+    merged = merged.sort_values(["_unranked", "review_rank", "_label", "source_id"], kind="stable")
+    return merged.drop(columns=["_unranked", "_label"]).reset_index(drop=True)
+
+
+def queue_order(queue: pd.DataFrame) -> str:
+    """How the queue is ordered, in words, for the page and the CLI."""
+    if queue.empty:
+        return "empty"
+    ranked = int(queue["review_rank"].notna().sum())
+    if ranked == 0:
+        return ("dataset order by label (no crowd votes on these faces yet, so no audit ranks them): "
+                "original label, then source id")
+    rule = ("the label audit's review order (every version misclassified first, then most "
+            "contradicted versions, contradiction strength, low agreement)")
+    if ranked < len(queue):
+        rule += f"; the {len(queue) - ranked:,} faces without votes last, by label"
+    return rule
+
+
+@dataclass(frozen=True)
+class QueueProgress:
+    """Where a curator stands in a queue (the sources it lists)."""
+
+    total: int
+    """Sources in the queue."""
+    decided: int
+    """Sources anyone has a live decision on (status is not 'uncurated')."""
+    mine: int
+    """Sources this curator has a live decision on (0 without a curator)."""
+
+    @property
+    def remaining(self) -> int:
+        """Sources nobody has decided."""
+        return self.total - self.decided
+
+    @property
+    def remaining_mine(self) -> int:
+        """Sources this curator has not decided."""
+        return self.total - self.mine
+
+
+def queue_progress(queue: pd.DataFrame, curator: str | None = None) -> QueueProgress:
+    """Decided and remaining sources of a `review_queue`, everyone's and `curator`'s."""
+    decided = int((queue["status"] != "uncurated").sum()) if len(queue) else 0
+    mine = int(queue["curators"].map(lambda cs: curator in cs).sum()) if curator and len(queue) else 0
+    return QueueProgress(total=int(len(queue)), decided=decided, mine=mine)

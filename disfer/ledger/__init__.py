@@ -29,16 +29,25 @@ from disfer.ledger.decisions import (
     suggest_status,
     validate_decision,
 )
-from disfer.ledger.events import event_log, last_event_id, record_decision, resolve, undo
+from disfer.ledger.events import (
+    decisions_today,
+    event_log,
+    event_summary,
+    last_event_id,
+    record_decision,
+    resolve,
+    undo,
+)
 from disfer.ledger.ground_truth import (
     GROUND_TRUTH_COLUMNS,
     curator_opinions,
     current_ground_truth,
     show_source,
 )
+from disfer.ledger.settings import blind_mode, set_blind_mode
 
 __all__ = [
-    "DECISION_STATUSES", "GROUND_TRUTH_COLUMNS", "VIEW_STATUSES", "Decision", "current_ground_truth",
-    "curator_opinions", "event_log", "last_event_id", "parse_labels", "parse_weights", "primary_label",
-    "record_decision", "resolve", "show_source", "suggest_status", "undo", "validate_decision",
+    "DECISION_STATUSES", "GROUND_TRUTH_COLUMNS", "VIEW_STATUSES", "Decision", "blind_mode", "current_ground_truth",
+    "curator_opinions", "decisions_today", "event_log", "event_summary", "last_event_id", "parse_labels", "parse_weights", "primary_label",
+    "record_decision", "resolve", "set_blind_mode", "show_source", "suggest_status", "undo", "validate_decision",
 ]

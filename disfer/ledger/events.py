@@ -108,9 +108,42 @@ def last_event_id(store: Store, curator: str | None = None) -> int | None:
     return None if value is None else int(value)
 
 
+def event_summary(store: Store, event_id: int) -> dict | None:
+    """One event as a dict (event_id, source_id, curator, role, status, labels, weights, note,
+    undoes), or None when there is no such event: what a page says it saved or undid."""
+    with store.read() as con:
+        row = con.execute("SELECT event_id, source_id, curator, role, status, labels, weights, note, undoes "
+                          "FROM curation_events WHERE event_id = ?", [int(event_id)]).fetchone()
+    if row is None:
+        return None
+    keys = ("event_id", "source_id", "curator", "role", "status", "labels", "weights", "note", "undoes")
+    out = dict(zip(keys, row, strict=True))
+    out["labels"], out["weights"] = as_labels(out["labels"]), as_weights(out["weights"])
+    return out
+
+
+def decisions_today(store: Store, curator: str | None = None) -> int:
+    """Decisions and resolutions made today (the store's clock, local date), optionally by one
+    curator; undos are not decisions, and an undone decision still took the curator's time."""
+    sql = ("SELECT count(*) FROM curation_events WHERE status <> 'undo' "
+           "AND CAST(decided_at AS DATE) = CAST(CAST(current_timestamp AS TIMESTAMP) AS DATE)")
+    params: list = []
+    if curator:
+        sql += " AND curator = ?"
+        params.append(curator)
+    with store.read() as con:
+        return int(con.execute(sql, params).fetchone()[0])
+
+
 def event_log(store: Store, source_id: int | None = None) -> pd.DataFrame:
     """Every event, oldest first: event_id, source_id, curator, subject, role, decided_at, labels,
     weights, status, note, undoes, undone_by."""
+    with store.read() as con:
+        return event_log_from(con, source_id)
+
+
+def event_log_from(con, source_id: int | None = None) -> pd.DataFrame:
+    """`event_log` read through an open connection (several reads, one connection)."""
     sql = ("SELECT e.event_id, e.source_id, e.curator, e.subject, e.role, e.decided_at, "
            "e.labels, e.weights, e.status, e.note, e.undoes, u.event_id AS undone_by "
            "FROM curation_events e LEFT JOIN curation_events u ON u.undoes = e.event_id")
@@ -118,8 +151,7 @@ def event_log(store: Store, source_id: int | None = None) -> pd.DataFrame:
     if source_id is not None:
         sql += " WHERE e.source_id = ?"
         params.append(int(source_id))
-    with store.read() as con:
-        df = con.execute(sql + " ORDER BY e.event_id", params).df()
+    df = con.execute(sql + " ORDER BY e.event_id", params).df()
     for name in ("undoes", "undone_by"):
         df[name] = pd.Series([None if pd.isna(v) else int(v) for v in df[name]], index=df.index, dtype=object)
     df["note"] = pd.Series([v if isinstance(v, str) else None for v in df["note"]], index=df.index, dtype=object)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from disfer.errors import ConfigError
 from disfer.ledger.decisions import primary_label
-from disfer.ledger.events import as_labels, as_weights, event_log
+from disfer.ledger.events import as_labels, as_weights, event_log_from
 from disfer.store import Store
 
 GROUND_TRUTH_COLUMNS = ["source_id", "labels", "weights", "status", "curator", "decided_at",
@@ -21,8 +21,13 @@ def curator_opinions(store: Store) -> pd.DataFrame:
     source_id, curator, decided_at, labels, weights, status, note, key (what two curators must
     share to agree: the sorted labels joined by '+', or 'excluded')."""
     with store.read() as con:
-        df = con.execute("SELECT event_id, source_id, curator, decided_at, labels, weights, status, note, key "
-                         "FROM curation_opinions ORDER BY event_id").df()
+        return opinions_from(con)
+
+
+def opinions_from(con) -> pd.DataFrame:
+    """`curator_opinions` read through an open connection (several reads, one connection)."""
+    df = con.execute("SELECT event_id, source_id, curator, decided_at, labels, weights, status, note, key "
+                     "FROM curation_opinions ORDER BY event_id").df()
     df["labels"] = df["labels"].map(as_labels)
     df["weights"] = df["weights"].map(as_weights)
     return df
@@ -36,7 +41,12 @@ def current_ground_truth(store: Store) -> pd.DataFrame:
     n_curators (curators with a live opinion), key (as in `curator_opinions`).
     """
     with store.read() as con:
-        df = con.execute(_GROUND_TRUTH_SQL).df()
+        return ground_truth_from(con)
+
+
+def ground_truth_from(con) -> pd.DataFrame:
+    """`current_ground_truth` read through an open connection (several reads, one connection)."""
+    df = con.execute(_GROUND_TRUTH_SQL).df()
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in GROUND_TRUTH_COLUMNS})
     labels = [as_labels(v) for v in df["labels"]]
@@ -59,16 +69,19 @@ def current_ground_truth(store: Store) -> pd.DataFrame:
 
 def show_source(store: Store, source_id: int) -> dict:
     """A source's original label, current ground truth (or None) and full event history."""
+    # One connection for the three reads: opening one costs more than the queries (the page asks
+    # for this after every decision).
     with store.read() as con:
         row = con.execute("SELECT source_id, dataset, original_index, original_label, split "
                           "FROM sources WHERE source_id = ?", [int(source_id)]).fetchone()
-    if row is None:
-        raise ConfigError(f"unknown source {source_id}: no such source_id in {store.path}")
-    gt = current_ground_truth(store)
+        if row is None:
+            raise ConfigError(f"unknown source {source_id}: no such source_id in {store.path}")
+        gt = ground_truth_from(con)
+        events = event_log_from(con, int(source_id))
     gt = gt[gt["source_id"] == int(source_id)]
     return {
         "source_id": row[0], "dataset": row[1], "original_index": row[2], "original_label": row[3],
         "split": row[4],
         "ground_truth": None if gt.empty else gt.iloc[0].to_dict(),
-        "events": event_log(store, int(source_id)),
+        "events": events,
     }

@@ -1,0 +1,129 @@
+"""End to end: the Curation page in a real headless Chromium at 1400x900 on the demo study: the face
+and the Save button on one screen without scrolling, then decisions by keyboard only, found again
+in `disfer curate log --json`. Prints the seconds per decision (key press to the next face, settled).
+
+Uses Debian's chromium driven by pip's playwright, as tests/test_e2e_browser.py does; skips, saying
+why, where either is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _settle, _wait_for_server
+
+from disfer.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+VIEWPORT = {"width": 1400, "height": 900}
+DECISIONS = 3
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    """The demo study without its fine-tuning (faces, crowd, mini-Xception's predictions)."""
+    from disfer.demo import build_demo
+
+    path = tmp_path_factory.mktemp("e2e_curation") / "demo.duckdb"
+    build_demo(Store(path, lock_timeout=30), seed=0, finetune=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def app_url(demo_db):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DISFER_CURATOR"}
+    env.update(DISFER_DB=str(demo_db), PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_server(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _heading(page) -> str:
+    return page.locator('[data-testid="stMain"] h3').first.inner_text().strip()
+
+
+def _inside(box: dict | None) -> bool:
+    return box is not None and box["x"] >= 0 and box["y"] >= 0 \
+        and box["x"] + box["width"] <= VIEWPORT["width"] and box["y"] + box["height"] <= VIEWPORT["height"]
+
+
+def _decide(page, keys: list[str], timeout_s: float = 60) -> float:
+    """Press `keys` (no mouse); seconds until the next face is shown and the script run has ended."""
+    before = _heading(page)
+    start = time.monotonic()
+    for key in keys:
+        page.keyboard.press(key)
+    deadline = start + timeout_s
+    running = page.locator('[data-testid="stApp"][data-test-script-state="running"]')
+    while _heading(page) == before or running.count():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still on {before!r} after pressing {keys}")
+        page.wait_for_timeout(25)
+    took = time.monotonic() - start
+    _settle(page)  # everything arrived before the next key
+    return took
+
+
+def test_one_screen_and_three_keyboard_decisions(app_url, demo_db):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    shots = Path(os.environ.get("DISFER_SCREENSHOTS") or Path(tempfile.gettempdir()) / "disfer_e2e_screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(app_url)  # the router first (see test_e2e_browser)
+            _settle(page)
+            page.goto(f"{app_url}/curation?curator=e2e")
+            _settle(page)
+            page.screenshot(path=str(shots / "curation_1400x900.png"))
+            face = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first
+            save = page.get_by_role("button", name="Save decision")
+            face_box, save_box = face.bounding_box(), save.bounding_box()
+            assert face_box["width"] >= 240, face_box
+            assert _inside(face_box) and _inside(save_box), (face_box, save_box)
+            assert page.evaluate("window.scrollY") == 0
+            assert page.locator('[data-testid="stSidebar"] input[aria-label="Curator"]').input_value() == "e2e"
+
+            first = _heading(page)
+            # Confirm the original label; exclude; toggle neutral (5) and save (Ctrl+Enter).
+            seconds = [_decide(page, ["a"]), _decide(page, ["x"]), _decide(page, ["5", "Control+Enter"])]
+            page.screenshot(path=str(shots / "curation_after_3.png"))
+            assert page.evaluate("window.scrollY") == 0
+            progress = page.locator('[data-testid="stMain"]').inner_text()
+            assert "3 decisions today" in progress and "mine 3 decided" in progress
+        finally:
+            browser.close()
+    print(f"\nseconds per decision (key press to the next face, settled): {[round(s, 2) for s in seconds]}; "
+          f"mean {sum(seconds) / len(seconds):.2f} s; screenshots: {shots}")
+
+    out = subprocess.run([sys.executable, "-m", "disfer.cli", "--db", str(demo_db), "curate", "log", "--json"],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    log = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [e["curator"] for e in log] == ["e2e"] * DECISIONS
+    assert log[0]["status"] == "confirmed" and log[1]["status"] == "excluded" and log[1]["labels"] == []
+    # "5, Ctrl+Enter" pressed at once: neutral toggled on (or off, where the label was neutral) and saved.
+    assert ("neutral" in log[2]["labels"]) != (log[2]["status"] == "excluded"), log[2]
+    assert len({e["source_id"] for e in log}) == DECISIONS
+    assert first.startswith(f"Source {log[0]['source_id']}:")
