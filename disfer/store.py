@@ -87,6 +87,11 @@ class Store:
                              if lock_timeout is None else lock_timeout)
         self.read_only = read_only
 
+    @property
+    def writable(self) -> bool:
+        """Whether writes can land (not opened read-only, and the file may be written)."""
+        return not self._opens_read_only()
+
     def _opens_read_only(self) -> bool:
         return self.read_only or (self.path.exists() and not os.access(self.path, os.W_OK))
 

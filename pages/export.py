@@ -15,7 +15,7 @@ from disfer.curation.export import DEFAULT_STATUSES, FORMATS, WRITERS, curated_s
 from disfer.errors import DisferError
 from disfer.outfiles import output_folder, safe_name
 
-require_page("export")
+actor = require_page("export")
 
 facts = page_header("Export", "The curated, relabeled dataset. Exports are deterministic: the same "
                     "store gives the same bytes (the card's date is the latest curation event).")
@@ -50,7 +50,8 @@ if st.button("Export", type="primary", icon=":material/download:"):
         out = root / safe_name(name.strip(), "folder name")
         output_folder(root, "export root")
         manifest = export_dataset(store, fmt, out, include_distorted=include_distorted, statuses=statuses,
-                                  force=force, progress=lambda f, text: bar.progress(f, text=text))
+                                  force=force, progress=lambda f, text: bar.progress(f, text=text),
+                                  actor=actor)
     except DisferError as err:
         bar.empty()
         st.error(md(err))

@@ -313,3 +313,15 @@ def test_force_refuses_a_previous_export_holding_a_link(curated, tmp_path):
     with pytest.raises(ConfigError, match="not exactly a previous export"):
         export_dataset(curated, "fer2013-csv", out, force=True)
     assert victim.read_text() == "precious" and (out / "fer2013.csv").is_symlink()
+
+
+def test_an_export_is_signed_and_needs_the_admin_role(built_study, tmp_path):
+    from disfer.access import AccessDenied, Actor
+    from disfer.curation.export import export_dataset
+
+    with pytest.raises(AccessDenied):
+        export_dataset(built_study, "fer2013-csv", tmp_path / "no", actor=Actor("c@lab.org", "sub-c", "curator"))
+    assert not (tmp_path / "no").exists()
+    export_dataset(built_study, "fer2013-csv", tmp_path / "out", actor=Actor("a@lab.org", "sub-a", "admin"))
+    with built_study.read() as con:
+        assert con.execute("SELECT actor, subject FROM runs WHERE kind = 'export'").fetchall() == [("a@lab.org", "sub-a")]

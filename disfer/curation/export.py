@@ -46,12 +46,14 @@ import numpy as np
 import pandas as pd
 
 from disfer import ledger, outfiles
+from disfer.access import Actor, require
 from disfer.data.ferplus import FERPLUS_EMOTION_COLUMNS, FERPLUS_HEADER
 from disfer.emotions import EMOTIONS, FER2013_CODES
 from disfer.errors import ConfigError
 from disfer.images import SIZE, from_blob
 from disfer.outfiles import markdown_text, safe_name
 from disfer.progress import ProgressFn, bar
+from disfer.runs import record_run
 from disfer.store import Store
 
 DEFAULT_STATUSES: tuple[str, ...] = tuple(s for s in ledger.VIEW_STATUSES if s != "excluded")
@@ -347,7 +349,8 @@ def _card(fmt: str, m: dict) -> str:
 # -- entry point --------------------------------------------------------------------------------------
 def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: bool = False,
                    statuses: list[str] | None = None, force: bool = False,
-                   progress: ProgressFn | None = None, pool_versions: bool = False) -> dict:
+                   progress: ProgressFn | None = None, pool_versions: bool = False,
+                   actor: Actor | str | None = None) -> dict:
     """Write the curated dataset in `fmt` into folder `out`; returns the manifest (also written).
 
     pool_versions: FERPlus only; a source's original row counts the votes on all its versions
@@ -356,7 +359,12 @@ def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: b
     The folder appears whole or not at all: files are written to a sibling temporary folder that
     is swapped in at the end. `out` must be new or empty; `force` also lets it replace exactly a
     previous export of ours (every file its manifest lists, unchanged, and nothing else).
+
+    actor: who exports (a signed-in person needs the admin role); the export is recorded as a run
+    signed by them, unless the store is read-only (an archived study still exports).
     """
+    if isinstance(actor, Actor):
+        require(actor, "export")
     if fmt not in WRITERS:
         raise ConfigError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     if pool_versions and fmt != "ferplus":
@@ -395,6 +403,11 @@ def export_dataset(store: Store, fmt: str, out: str | Path, include_distorted: b
     except BaseException:
         outfiles.remove_partial_folder(tmp)
         raise
+    if store.writable:
+        with store.write() as con:
+            record_run(con, "export", {"format": fmt, "out": str(out), "include_distorted": bool(include_distorted),
+                                       "statuses": list(statuses), "pool_versions": bool(pool_versions)},
+                       {"rows": manifest["rows"]}, actor)
     return manifest
 
 
