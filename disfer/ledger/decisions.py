@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from disfer.emotions import parse_emotion_name
 from disfer.errors import ConfigError
 
@@ -69,7 +67,7 @@ def primary_label(labels: list[str], weights: list[float] | None) -> str | None:
         return None
     if weights is None:
         return labels[0]
-    return labels[int(np.argmax(weights))]
+    return labels[max(range(len(weights)), key=weights.__getitem__)]  # max keeps the first on a tie
 
 
 def suggest_status(labels: list[str], weights: list[float] | None, original_label: str | None) -> str:

@@ -6,7 +6,10 @@ sessions and CLI processes can record decisions at once without losing any.
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from disfer.access import AccessDenied, Actor, rank, require, signature
 from disfer.errors import ConfigError
@@ -144,6 +147,8 @@ def event_log(store: Store, source_id: int | None = None) -> pd.DataFrame:
 
 def event_log_from(con, source_id: int | None = None) -> pd.DataFrame:
     """`event_log` read through an open connection (several reads, one connection)."""
+    import pandas as pd  # for speed: `disfer curate set` never builds a frame
+
     sql = ("SELECT e.event_id, e.source_id, e.curator, e.subject, e.role, e.decided_at, "
            "e.labels, e.weights, e.status, e.note, e.undoes, u.event_id AS undone_by "
            "FROM curation_events e LEFT JOIN curation_events u ON u.undoes = e.event_id")
@@ -162,6 +167,7 @@ def event_log_from(con, source_id: int | None = None) -> pd.DataFrame:
 
 def as_labels(value) -> list[str]:
     """A stored label list as a list of str."""
+
     # DuckDB hands lists back as arrays or lists, and NULL as None, NaN or pd.NA by pandas' mood.
     return [str(v) for v in value] if hasattr(value, "__len__") and not isinstance(value, str) else []
 

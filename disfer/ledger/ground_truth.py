@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 from disfer.errors import ConfigError
 from disfer.ledger.decisions import primary_label
@@ -46,6 +48,8 @@ def current_ground_truth(store: Store) -> pd.DataFrame:
 
 def ground_truth_from(con) -> pd.DataFrame:
     """`current_ground_truth` read through an open connection (several reads, one connection)."""
+    import pandas as pd  # for speed: `disfer curate set` never builds a frame
+
     df = con.execute(_GROUND_TRUTH_SQL).df()
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in GROUND_TRUTH_COLUMNS})
