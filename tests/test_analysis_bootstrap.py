@@ -49,4 +49,3 @@ def test_curve_accuracy_hand_worked(store):
     assert curve.loc[("net", "original", 0), "accuracy"] == 1.0
     assert ("net", "gaussian_blur", 1) not in curve.index  # no predictions there
     assert curve["ci_low"].isna().all()
-
