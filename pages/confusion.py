@@ -26,10 +26,9 @@ tab_matrix, tab_offdiag, tab_errors = st.tabs(["Confusion matrices (Figure 3)", 
                                                 "Error correlation and consistency (Figure 4)"])
 with tab_matrix:
     distortions = list(dict.fromkeys(d for d, _ in keys if d != "original"))
-    shown_distortion = distortion if distortion not in (None, "original") else None
     choice = st.segmented_control(
         "Panels", ["all conditions pooled", *distortions],
-        default=shown_distortion or "all conditions pooled", key="confusion_panels",
+        default="all conditions pooled", key="confusion_panels",
         help="One column per condition: the original and each level of a distortion. "
              "Every panel shares one colour scale (0-100% of the row).")
     chosen = st.multiselect("Raters", raters, default=raters[:4])

@@ -5,6 +5,7 @@ it shows the study's key numbers, without it says what to load.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -268,9 +269,43 @@ def test_confusion_condition_changes_the_matrices(full_study):
     assert_clean(at, "confusion")
     expected = confusion_matrix(full_study, "cnn_a", "gaussian_blur", 3)
     # the off-diagonal table holds the model's cells of this condition
-    points = at.dataframe[0].value
+    points = at.dataframe[1].value
     row = points[(points["label"] == "fear") & (points["predicted"] == "anger")]
     assert row["cnn_a"].item() == pytest.approx(expected.loc["fear", "anger"])
+
+
+def _specs(at: AppTest) -> list[dict]:
+    return [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
+
+
+def test_confusion_grid_shows_each_level_of_a_distortion_on_one_scale(full_study):
+    from disfer.analysis import confusion_matrix
+
+    at = run_page("confusion", full_study.path)
+    at.button_group[0].set_value("gaussian_blur").run()
+    assert_clean(at, "confusion")
+    grid = at.dataframe[0].value
+    assert list(dict.fromkeys(grid["condition"])) == ["original", "gaussian_blur 1", "gaussian_blur 2",
+                                                      "gaussian_blur 3"]
+    expected = confusion_matrix(full_study, "cnn_a", "gaussian_blur", 2)
+    cell = grid[(grid["rater"] == "cnn_a") & (grid["condition"] == "gaussian_blur 2")
+                & (grid["label"] == "fear") & (grid["predicted"] == "anger")]["value"].item()
+    assert cell == pytest.approx(expected.loc["fear", "anger"])
+    spec = _specs(at)[0]
+    assert spec["facet"]["column"]["sort"] == ["original", "gaussian_blur 1", "gaussian_blur 2", "gaussian_blur 3"]
+    assert spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0, 1]
+
+
+def test_every_chart_on_the_figure_pages_sizes_itself(full_study):
+    """Streamlit squeezes a spec without `autosize` into its width and height, labels included."""
+    for page in ("robustness", "confusion", "agreement", "overview"):
+        at = run_page(page, full_study.path)
+        assert_clean(at, page)
+        specs = _specs(at)
+        assert specs, page
+        for spec in specs:
+            assert spec["autosize"] == {"type": "pad", "contains": "padding"}, page
+            assert spec.get("description"), page
 
 
 def test_stimuli_filters_and_opens_a_source(full_study):
