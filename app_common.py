@@ -285,11 +285,15 @@ def show_chart(chart, name: str, key: str | None = None) -> None:
 TABLE_ROWS = 5_000  # more than anyone scrolls; the browser need not receive 350,000 rows
 
 
-def show_table(table: pd.DataFrame, name: str, key: str | None = None, **kwargs) -> None:
-    """A table with a CSV download of all of it (the screen shows the first TABLE_ROWS rows)."""
+def show_table(table: pd.DataFrame, name: str, key: str | None = None, csv: pd.DataFrame | None = None,
+               **kwargs) -> None:
+    """A table with a CSV download of all of it (the screen shows the first TABLE_ROWS rows).
+
+    csv: the frame to download when the screen shows a formatted copy (numbers as numbers)."""
     st.dataframe(table.head(TABLE_ROWS), hide_index=True, **kwargs)
     row = st.container(horizontal=True, vertical_alignment="center")
-    row.download_button("CSV", data=lambda: table.to_csv(index=False).encode(),
+    data = table if csv is None else csv
+    row.download_button("CSV", data=lambda: data.to_csv(index=False).encode(),
                         file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key or name}",
                         icon=":material/table:", on_click="ignore")  # no rerun: see _draw
     if len(table) > TABLE_ROWS:
