@@ -116,7 +116,7 @@ def robustness_chart(curve: pd.DataFrame, *, value: str = "accuracy", low: str =
         layers.append(alt.Chart(chance).mark_rule(color="#777777", strokeDash=[4, 4]).encode(
             y=alt.Y(field="chance", type="quantitative", scale=y_scale),
             tooltip=[alt.Tooltip(field="chance", type="quantitative", format=".1%", title="chance (1/7)")]))
-        charts.append(alt.layer(*layers).properties(width=210, height=200, title=d.replace("_", " ")))
+        charts.append(alt.layer(*layers).properties(width=180, height=200, title=d.replace("_", " ")))
     figure = alt.concat(*charts, columns=columns).resolve_scale(color="shared")
     return _finish(figure, title, "Accuracy of the human majority and of each model against the "
                    "strength of each distortion, with confidence bands and a dashed line at chance (1/7).")

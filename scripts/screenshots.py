@@ -4,7 +4,7 @@
     python scripts/screenshots.py --db demo.duckdb   # or uses a store you have
 
 Writes docs/screenshots/{overview,robustness,confusion,audit}.png (each well under 300 KB: the
-browser window at 1280x800, reduced to a 256-colour palette). Needs chromium at /usr/bin/chromium
+browser window at 1400x1150, reduced to a 256-colour palette). Needs chromium at /usr/bin/chromium
 and pip's playwright; never downloads a browser.
 """
 
@@ -28,7 +28,7 @@ from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _settle, _wait
 # (url path, file name, tab to open first or None); the router's first page is served at the root.
 SHOTS = [("", "overview", None), ("robustness", "robustness", None),
          ("confusion", "confusion", None), ("audit", "audit", None)]
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT = {"width": 1400, "height": 1150}
 LIMIT = 300_000
 
 
