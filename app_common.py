@@ -248,15 +248,24 @@ def _figure_spec(_builder: Callable, builder_key: str, args: tuple, kwargs: tupl
     return _builder(*args, **dict(kwargs)).to_dict()
 
 
+DOWNLOADS = {"png": ("PNG", "image/png", ":material/image:"),
+             "svg": ("SVG", "image/svg+xml", ":material/draw:")}
+
+
 def _draw(spec: dict, name: str, key: str | None) -> None:
+    # Our charts size themselves (autosize pad: width and height are the plot's, labels come on top);
+    # without it Streamlit applies `fit` to single and layered views and squeezes labels into them.
+    if "autosize" not in spec:
+        spec = {**spec, "autosize": {"type": "pad", "contains": "padding"}}
     st.vega_lite_chart(spec, width="content")
     row = st.container(horizontal=True)
-    # Rendered only when a button is pressed (the callables run on the click).
     text = json.dumps(spec)
-    row.download_button("PNG", data=lambda: _render(text, "png"), file_name=f"{name}.png",
-                        mime="image/png", key=f"png-{key or name}", icon=":material/image:")
-    row.download_button("SVG", data=lambda: _render(text, "svg"), file_name=f"{name}.svg",
-                        mime="image/svg+xml", key=f"svg-{key or name}", icon=":material/draw:")
+    for fmt, (label, mime, icon) in DOWNLOADS.items():
+        # Rendered on the click (cached). on_click="ignore": a click does not rerun the page. A rerun
+        # would re-register every button's file under a new id, and a second button clicked
+        # during it would ask for the old one: "MediaFileStorageError: Deferred file ... not found".
+        row.download_button(label, data=lambda fmt=fmt: _render(text, fmt), file_name=f"{name}.{fmt}",
+                            mime=mime, key=f"{fmt}-{key or name}", icon=icon, on_click="ignore")
 
 
 def show_figure(name: str, builder: Callable, *args, key: str | None = None, **kwargs) -> None:
@@ -276,13 +285,17 @@ def show_chart(chart, name: str, key: str | None = None) -> None:
 TABLE_ROWS = 5_000  # more than anyone scrolls; the browser need not receive 350,000 rows
 
 
-def show_table(table: pd.DataFrame, name: str, key: str | None = None, **kwargs) -> None:
-    """A table with a CSV download of all of it (the screen shows the first TABLE_ROWS rows)."""
+def show_table(table: pd.DataFrame, name: str, key: str | None = None, csv: pd.DataFrame | None = None,
+               **kwargs) -> None:
+    """A table with a CSV download of all of it (the screen shows the first TABLE_ROWS rows).
+
+    csv: the frame to download when the screen shows a formatted copy (numbers as numbers)."""
     st.dataframe(table.head(TABLE_ROWS), hide_index=True, **kwargs)
     row = st.container(horizontal=True, vertical_alignment="center")
-    row.download_button("CSV", data=lambda: table.to_csv(index=False).encode(),
+    data = table if csv is None else csv
+    row.download_button("CSV", data=lambda: data.to_csv(index=False).encode(),
                         file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key or name}",
-                        icon=":material/table:")
+                        icon=":material/table:", on_click="ignore")  # no rerun: see _draw
     if len(table) > TABLE_ROWS:
         row.caption(f"first {TABLE_ROWS:,} of {len(table):,} rows shown; the CSV holds them all")
 

@@ -36,83 +36,181 @@ def _distortions_in(values) -> list[str]:
     return sorted(pd.unique(values), key=lambda d: (distortion_rank(d), d))
 
 
+# Vega-Lite's default sizing: width and height are the plot's, axes, titles and legends come on
+# top. Streamlit otherwise sets `fit` on single and layered views, which squeezes the whole chart,
+# labels included, into width x height (a one-row heat map ended up a few pixels high).
+PAD = alt.AutoSizeParams(type="pad", contains="padding")
+CHANCE = 1 / len(EMOTIONS)
+
+
+def _title(text: str, subtitle: str | Sequence[str] | None = None) -> alt.TitleParams:
+    # limit=0: never cut a title to the plot's width (an r value at its end went missing).
+    return alt.TitleParams(text=text, subtitle=subtitle or alt.Undefined, limit=0,
+                           anchor="start")
+
+
+def _finish(chart, title: str | alt.TitleParams | None, description: str):
+    """Every figure: its title, a description for screen readers, the padding sizing."""
+    props = {"autosize": PAD, "description": description}
+    if title:
+        props["title"] = title if isinstance(title, alt.TitleParams) else _title(title)
+    return chart.properties(**props)
+
+
+def _setting(row_level, row_param) -> str:
+    # The x value of a robustness panel: the distortion's parameter, or its level where unknown.
+    if row_level == 0:
+        return "none"
+    return f"{row_param:g}" if row_param is not None and np.isfinite(row_param) else str(int(row_level))
+
+
 def robustness_chart(curve: pd.DataFrame, *, value: str = "accuracy", low: str = "ci_low",
-                     high: str = "ci_high", rater: str = "rater", columns: int = 3) -> alt.Chart:
-    """Accuracy against distortion level, one panel per distortion (the paper's Figure 2).
+                     high: str = "ci_high", rater: str = "rater", columns: int = 3,
+                     title: str = "Accuracy under each distortion") -> alt.TopLevelMixin:
+    """Accuracy against the distortion's strength, one panel per distortion (the paper's Figure 2).
 
     `curve`: one row per (rater, distortion, level) with `value` and, when present, the
-    confidence bounds `low`/`high` drawn as a band. Rows of the `original` distortion are drawn as
-    level 0 of every panel, so each curve starts from the undistorted accuracy.
+    confidence bounds `low`/`high` drawn as a band, and `param`/`param_name` (the distortion's
+    parameter at that level and what it is: sigma 0.8, probability 0.02) put on the x axis; without
+    them the axis shows the level. Rows of the `original` distortion are drawn as the first point
+    ("none") of every panel, so each curve starts from the undistorted accuracy. A dashed line marks
+    chance (1/7); accuracy in percent.
     """
     data = curve.copy()
+    if "param" not in data.columns:
+        data["param"] = np.nan
     panels = [d for d in _distortions_in(data["distortion"]) if d != "original"]
-    if "original" in set(data["distortion"]) and panels:
-        base = data[data["distortion"] == "original"]
-        data = pd.concat([data[data["distortion"] != "original"]]
-                         + [base.assign(distortion=d, level=0) for d in panels], ignore_index=True)
-    elif not panels:
+    base = data[data["distortion"] == "original"]
+    if not panels:
         panels = ["original"]
-    colour = alt.Color(f"{rater}:N", title="rater", scale=_rater_colour(list(data[rater].unique())))
-    x = alt.X("level:O", title="distortion level")
+        frames = {"original": data}
+    else:
+        frames = {d: pd.concat([base.assign(distortion=d), data[data["distortion"] == d]],
+                               ignore_index=True) for d in panels}
+    scale = _rater_colour(list(data[rater].unique()))
+    colour = alt.Color(field=rater, type="nominal", title="rater", scale=scale,
+                       legend=alt.Legend(orient="bottom", columns=3, labelLimit=0, titleLimit=0,
+                                         symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3))
     y_scale = alt.Scale(domain=[0, 1])
-    line = alt.Chart().mark_line(point=True).encode(
-        x=x, y=alt.Y(f"{value}:Q", title=value, scale=y_scale), color=colour,
-        tooltip=[rater, "distortion", "level", alt.Tooltip(f"{value}:Q", format=".3f")])
-    layers = [line]
-    if low in data.columns and high in data.columns:
-        band = alt.Chart().mark_area(opacity=0.18).encode(
-            x=x, y=alt.Y(f"{low}:Q", scale=y_scale), y2=f"{high}:Q", color=colour)
-        layers.insert(0, band)
-    return alt.layer(*layers, data=data).properties(width=220, height=200).facet(
-        facet=alt.Facet("distortion:N", sort=panels, title=None), columns=columns)
+    chance = pd.DataFrame({"chance": [CHANCE]})
+    charts = []
+    for d in panels:
+        frame = frames[d].assign(setting=[_setting(lv, p) for lv, p in zip(
+            frames[d]["level"], frames[d]["param"], strict=True)])
+        order = list(dict.fromkeys(frame.sort_values("level")["setting"]))
+        names = [n for n in frame.get("param_name", pd.Series(dtype=object)).dropna().unique()
+                 if n not in ("none", "")]
+        x = alt.X(field="setting", type="ordinal", sort=order, title=names[0] if names else "level",
+                  axis=alt.Axis(labelAngle=0))
+        line = alt.Chart(frame).mark_line(point=True).encode(
+            x=x, y=alt.Y(field=value, type="quantitative", title=value, scale=y_scale,
+                         axis=alt.Axis(format=".0%")),
+            color=colour,
+            tooltip=[alt.Tooltip(field=rater, type="nominal"), alt.Tooltip(field="setting", type="nominal"),
+                     alt.Tooltip(field=value, type="quantitative", format=".1%")])
+        layers = [line]
+        if low in frame.columns and high in frame.columns:
+            layers.insert(0, alt.Chart(frame).mark_area(opacity=0.18).encode(
+                x=x, y=alt.Y(field=low, type="quantitative", scale=y_scale),
+                y2=alt.Y2(field=high), color=colour))
+        layers.append(alt.Chart(chance).mark_rule(color="#777777", strokeDash=[4, 4]).encode(
+            y=alt.Y(field="chance", type="quantitative", scale=y_scale),
+            tooltip=[alt.Tooltip(field="chance", type="quantitative", format=".1%", title="chance (1/7)")]))
+        charts.append(alt.layer(*layers).properties(width=180, height=200, title=d.replace("_", " ")))
+    figure = alt.concat(*charts, columns=columns).resolve_scale(color="shared")
+    return _finish(figure, title, "Accuracy of the human majority and of each model against the "
+                   "strength of each distortion, with confidence bands and a dashed line at chance (1/7).")
+
+
+def _emotion_order(*columns) -> list[str]:
+    seen = set().union(*(set(c) for c in columns)) if columns else set()
+    return list(EMOTIONS) + sorted(str(v) for v in seen - set(EMOTIONS))
+
+
+def _matrix_cells(order, *, label: str, predicted: str, cell: int, font: int):
+    """The layers of one row-proportion heat map with a fixed 0..1 colour scale (so matrices compare)."""
+    x = alt.X(field=predicted, type="nominal", sort=order, scale=alt.Scale(domain=order), title="answer",
+              axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=0))
+    y = alt.Y(field=label, type="nominal", sort=order, scale=alt.Scale(domain=order), title="label",
+              axis=alt.Axis(labelOverlap=False, labelLimit=0))
+    cells = alt.Chart().mark_rect().encode(
+        x=x, y=y, color=alt.Color(field="value", type="quantitative", title="share of the row",
+                                  scale=alt.Scale(scheme="blues", domain=[0, 1]),
+                                  legend=alt.Legend(format=".0%")),
+        tooltip=[alt.Tooltip(field=label, type="nominal"), alt.Tooltip(field=predicted, type="nominal"),
+                 alt.Tooltip(field="value", type="quantitative", format=".1%")])
+    text = alt.Chart().mark_text(fontSize=font).transform_filter("isValid(datum.value)").transform_calculate(
+        pct="round(datum.value * 100)").encode(
+        x=x, y=y, text=alt.Text(field="pct", type="quantitative", format=".0f"),
+        color=alt.condition("datum.value > 0.5", alt.value("white"), alt.value("black")))
+    return cells, text
 
 
 def confusion_heatmap(matrix: pd.DataFrame, *, title: str = "", fmt: str = ".2f",
-                      label: str = "label", predicted: str = "predicted") -> alt.Chart:
-    """A confusion matrix as a heat map (the paper's Figure 3): rows = true label, columns = answer.
-
-    `matrix`: square, index = true label, columns = predicted label, values as given (counts or
-    row proportions). Emotions keep the canonical order.
-    """
+                      label: str = "label", predicted: str = "predicted") -> alt.TopLevelMixin:
+    """One confusion matrix as a heat map: rows = true label, columns = answer, cells in percent of
+    the row on a fixed 0-100% colour scale (`matrix`: row proportions, index = label, columns =
+    answer). Emotions keep the canonical order."""
     long = matrix.rename_axis(index=label, columns=predicted).stack().rename("value").reset_index()
-    order = [e for e in EMOTIONS if e in set(long[label]) | set(long[predicted])]
-    order += sorted((set(long[label]) | set(long[predicted])) - set(order))
-    top = float(long["value"].max()) if len(long) else 1.0
-    base = alt.Chart(long).encode(
-        x=alt.X(f"{predicted}:N", sort=order, title=predicted, axis=alt.Axis(labelAngle=-40, labelOverlap=False)),
-        y=alt.Y(f"{label}:N", sort=order, title=label, axis=alt.Axis(labelOverlap=False)))
-    cells = base.mark_rect().encode(
-        color=alt.Color("value:Q", scale=alt.Scale(scheme="blues", domain=[0, top or 1]), title=None),
-        tooltip=[label, predicted, alt.Tooltip("value:Q", format=fmt)])
-    text = base.mark_text(fontSize=10).encode(
-        text=alt.Text("value:Q", format=fmt),
-        color=alt.condition(alt.datum.value > top / 2, alt.value("white"), alt.value("black")))
-    return (cells + text).properties(width=330, height=330, title=title)
+    order = _emotion_order(long[label], long[predicted])
+    cells, text = _matrix_cells(order, label=label, predicted=predicted, cell=34, font=12)
+    chart = alt.layer(cells, text, data=long).properties(width=34 * len(order), height=34 * len(order))
+    return _finish(chart, title, f"Confusion matrix{': ' + title if title else ''}; rows are the "
+                   "label, columns the answer, each cell the percentage of the row.")
+
+
+def confusion_grid(long: pd.DataFrame, *, row: str = "rater", column: str = "condition",
+                   column_order: Sequence[str] | None = None, title: str = "",
+                   cell: int = 24) -> alt.TopLevelMixin:
+    """Confusion matrices as small multiples (the paper's Figure 3): one row of panels per `row`
+    (rater), one column per `column` (condition), all on ONE colour scale (0-100% of the row), cell
+    text in percent. `long`: one row per (row, column, label, predicted) with `value` (a row
+    proportion)."""
+    order = _emotion_order(long["label"], long["predicted"])
+    cells, text = _matrix_cells(order, label="label", predicted="predicted", cell=cell, font=10)
+    raters = list(dict.fromkeys(long[row]))
+    raters = ([HUMANS] if HUMANS in raters else []) + [r for r in raters if r != HUMANS]
+    columns = list(column_order) if column_order is not None else list(dict.fromkeys(long[column]))
+    chart = alt.layer(cells, text, data=long).properties(width=cell * len(order), height=cell * len(order)).facet(
+        row=alt.Row(field=row, type="nominal", sort=raters, title=None,
+                    header=alt.Header(labelFontSize=13, labelFontWeight="bold", labelLimit=0)),
+        column=alt.Column(field=column, type="nominal", sort=columns, title=None,
+                          header=alt.Header(labelFontSize=13, labelLimit=0)),
+        spacing=12).resolve_scale(color="shared")
+    return _finish(chart, title, "Confusion matrices of each rater (rows of panels) in each condition "
+                   "(columns of panels), on one shared colour scale; each cell is the percentage of "
+                   "the label's row.")
 
 
 def offdiag_scatter(points: pd.DataFrame, *, x: str, y: str, r: float | None = None,
-                    title: str = "") -> alt.Chart:
+                    title: str = "") -> alt.TopLevelMixin:
     """Off-diagonal confusion entries of two raters against each other (the paper's Figure 5).
 
     `points`: one row per (label, predicted) pair off the diagonal, with the two raters' rates in
-    columns `x` and `y`; `r` (Pearson's r, computed by the analysis layer) goes in the title.
+    columns `x` and `y`; `r` (Pearson's r, computed by the analysis layer) goes in the subtitle.
     """
     heading = title or f"{y} against {x}"
-    if r is not None and np.isfinite(r):
-        heading += f" (Pearson r = {r:.2f})"
+    subtitle = ("off-diagonal Pearson r = " + (f"{r:.2f}" if r is not None and np.isfinite(r) else "n/a")
+                + "; dashed: equal rates")
     top = float(max(points[x].max(), points[y].max(), 0.01)) if len(points) else 1.0
-    diagonal = alt.Chart(pd.DataFrame({x: [0, top], y: [0, top]})).mark_line(
-        color="#999999", strokeDash=[4, 4]).encode(x=f"{x}:Q", y=f"{y}:Q")
-    tips = [c for c in points.columns if points[c].dtype == object][:2] + [
-        alt.Tooltip(f"{x}:Q", format=".3f"), alt.Tooltip(f"{y}:Q", format=".3f")]
+    diagonal = alt.Chart(pd.DataFrame({"a": [0, top], "b": [0, top]})).mark_line(
+        color="#999999", strokeDash=[4, 4]).encode(x=alt.X(field="a", type="quantitative"),
+                                                   y=alt.Y(field="b", type="quantitative"))
+    tips = [alt.Tooltip(field=c, type="nominal") for c in points.columns if points[c].dtype == object][:2] + [
+        alt.Tooltip(field=x, type="quantitative", format=".1%"),
+        alt.Tooltip(field=y, type="quantitative", format=".1%")]
     dots = alt.Chart(points).mark_circle(size=60, opacity=0.7).encode(
-        x=alt.X(f"{x}:Q", title=x), y=alt.Y(f"{y}:Q", title=y), tooltip=tips)
-    return (diagonal + dots).properties(width=300, height=300, title=heading)
+        x=alt.X(field=x, type="quantitative", title=f"{x} (share of the row)", axis=alt.Axis(format=".0%")),
+        y=alt.Y(field=y, type="quantitative", title=f"{y} (share of the row)", axis=alt.Axis(format=".0%")),
+        tooltip=tips)
+    chart = alt.layer(diagonal, dots).properties(width=340, height=340)
+    return _finish(chart, _title(heading, subtitle),
+                   f"Each off-diagonal confusion rate of {y} against that of {x}; {subtitle}.")
 
 
 def pair_grid(pairs: pd.DataFrame, *, a: str = "rater_a", b: str = "rater_b", value: str = "value",
               title: str = "", fmt: str = ".2f", domain: tuple[float, float] = (-1.0, 1.0),
-              order_b: Sequence[str] | None = None) -> alt.Chart:
+              order_b: Sequence[str] | None = None) -> alt.TopLevelMixin:
     """A grid of one value per (a, b) pair: rater by rater, or model by condition (the paper's
     Figure 4: error correlation and error consistency). Humans come first on either axis."""
     def order(values):
@@ -121,15 +219,20 @@ def pair_grid(pairs: pd.DataFrame, *, a: str = "rater_a", b: str = "rater_b", va
 
     rows_a = order(pairs[a])
     cols_b = list(order_b) if order_b is not None else order(pairs[b])
-    base = alt.Chart(pairs).encode(x=alt.X(f"{b}:N", sort=cols_b, title=None),
-                                   y=alt.Y(f"{a}:N", sort=rows_a, title=None))
-    cells = base.mark_rect().encode(
-        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="redblue", domain=list(domain),
-                                                      reverse=True), title=value),
-        tooltip=[a, b, alt.Tooltip(f"{value}:Q", format=fmt)])
-    text = base.mark_text(fontSize=10).encode(text=alt.Text(f"{value}:Q", format=fmt))
-    return (cells + text).properties(width=max(48 * len(cols_b), 120), height=max(28 * len(rows_a), 60),
-                                     title=title)
+    x = alt.X(field=b, type="nominal", sort=cols_b, title=None,
+              axis=alt.Axis(labelAngle=-40, labelLimit=0, labelOverlap=False))
+    y = alt.Y(field=a, type="nominal", sort=rows_a, title=None, axis=alt.Axis(labelLimit=0))
+    cells = alt.Chart().mark_rect().encode(
+        x=x, y=y, color=alt.Color(field=value, type="quantitative", title=value.replace("_", " "),
+                                  scale=alt.Scale(scheme="redblue", domain=list(domain), reverse=True)),
+        tooltip=[alt.Tooltip(field=a, type="nominal"), alt.Tooltip(field=b, type="nominal"),
+                 alt.Tooltip(field=value, type="quantitative", format=fmt)])
+    text = alt.Chart().mark_text(fontSize=12).encode(
+        x=x, y=y, text=alt.Text(field=value, type="quantitative", format=fmt),
+        color=alt.condition(f"abs(datum['{value}']) > 0.6", alt.value("white"), alt.value("black")))
+    chart = alt.layer(cells, text, data=pairs).properties(width=max(60 * len(cols_b), 180),
+                                                          height=max(40 * len(rows_a), 80))
+    return _finish(chart, title, f"{value.replace('_', ' ')} for each {a} (rows) and {b} (columns).")
 
 
 def offdiag_points(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> pd.DataFrame:
@@ -163,26 +266,39 @@ def agreement_histogram(p_i: pd.Series | np.ndarray, *, bins: int = 20, title: s
     bars = alt.Chart(_binned(p_i, bins)).mark_rect(color="#4c78a8", stroke="white", strokeWidth=0.5).encode(
         x=alt.X("start:Q", title="agreement P_i", scale=x_scale), x2="end:Q",
         y=alt.Y("n:Q", title="stimuli"), y2=alt.datum(0), tooltip=["start", "end", "n"])
-    return (shade + bars + rules).properties(width=520, height=240, title=title)
+    return _finish((shade + bars + rules).properties(width=520, height=240), title,
+                   "How many stimuli reach each agreement P_i, with the bands 0.3, 0.5 and 0.9 shaded.")
 
 
 def accuracy_histogram(values: pd.DataFrame, *, column: str = "accuracy", title: str = "") -> alt.Chart:
     """How many participants reach each accuracy (per-participant accuracy)."""
-    return alt.Chart(_binned(values[column], 20)).mark_rect(color="#4c78a8", stroke="white", strokeWidth=0.5).encode(
-        x=alt.X("start:Q", title=column, scale=alt.Scale(domain=[0, 1])), x2="end:Q",
-        y=alt.Y("n:Q", title="participants"), y2=alt.datum(0), tooltip=["start", "end", "n"],
-    ).properties(width=520, height=220, title=title)
+    chart = alt.Chart(_binned(values[column], 20)).mark_rect(color="#4c78a8", stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("start:Q", title=column, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+        x2="end:Q", y=alt.Y("n:Q", title="participants"), y2=alt.datum(0), tooltip=["start", "end", "n"],
+    ).properties(width=520, height=220)
+    return _finish(chart, title, f"How many participants reach each {column}.")
 
 
 def label_crosstab(frame: pd.DataFrame, *, rows: str, columns: str, title: str = "") -> alt.Chart:
     """How many items got each (rows, columns) pair of labels, e.g. majority against Dawid-Skene."""
     pairs = frame.groupby([rows, columns]).size().rename("n").reset_index()
-    order = [e for e in EMOTIONS if e in set(pairs[rows]) | set(pairs[columns])]
-    base = alt.Chart(pairs).encode(x=alt.X(f"{columns}:N", sort=order), y=alt.Y(f"{rows}:N", sort=order))
-    cells = base.mark_rect().encode(color=alt.Color("n:Q", scale=alt.Scale(scheme="blues", type="log"),
-                                                    title="items"), tooltip=[rows, columns, "n"])
-    return (cells + base.mark_text(fontSize=10).encode(text="n:Q")).properties(
-        width=300, height=300, title=title)
+    # Every emotion on both axes, with or without items, so the grid is always the full 7 x 7.
+    order = _emotion_order(pairs[rows], pairs[columns])
+    x = alt.X(field=columns, type="nominal", sort=order, scale=alt.Scale(domain=order),
+              axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=0), title=columns.replace("_", "-"))
+    y = alt.Y(field=rows, type="nominal", sort=order, scale=alt.Scale(domain=order),
+              axis=alt.Axis(labelOverlap=False, labelLimit=0), title=rows)
+    top = float(pairs["n"].max()) if len(pairs) else 1.0
+    cells = alt.Chart().mark_rect().encode(
+        x=x, y=y, color=alt.Color(field="n", type="quantitative", title="items",
+                                  scale=alt.Scale(scheme="blues", type="log")),
+        tooltip=[alt.Tooltip(field=rows, type="nominal"), alt.Tooltip(field=columns, type="nominal"),
+                 alt.Tooltip(field="n", type="quantitative")])
+    text = alt.Chart().mark_text(fontSize=12).encode(
+        x=x, y=y, text=alt.Text(field="n", type="quantitative"),
+        color=alt.condition(f"datum.n > {top ** 0.5:.6g}", alt.value("white"), alt.value("black")))
+    chart = alt.layer(cells, text, data=pairs).properties(width=44 * len(order), height=44 * len(order))
+    return _finish(chart, title, f"How many items have each pair of {rows} (rows) and {columns} (columns) labels.")
 
 
 def count_bars(counts: pd.DataFrame, *, category: str, value: str = "n", title: str = "",
@@ -193,7 +309,7 @@ def count_bars(counts: pd.DataFrame, *, category: str, value: str = "n", title: 
         x=alt.X(f"{category}:N", sort=order, title=None), y=alt.Y(f"{value}:Q", title=value),
         tooltip=[category, value])
     text = bars.mark_text(dy=-6).encode(text=f"{value}:Q")
-    return (bars + text).properties(width=420, height=220, title=title)
+    return _finish((bars + text).properties(width=420, height=220), title, f"{value} per {category}.")
 
 
 def saliency_overlay(face: np.ndarray, saliency: np.ndarray, *, title: str = "",
@@ -214,8 +330,8 @@ def saliency_overlay(face: np.ndarray, saliency: np.ndarray, *, title: str = "",
         x=x, y=y, color=alt.Color("saliency:Q", scale=alt.Scale(scheme="reds", domain=[0, 1]),
                                   title="saliency"),
         opacity=alt.Opacity("saliency:Q", scale=alt.Scale(domain=[0, 1], range=[0, 0.65]), legend=None))
-    return (grey + heat).resolve_scale(color="independent").properties(
-        width=size, height=size, title=title)
+    return _finish((grey + heat).resolve_scale(color="independent").properties(width=size, height=size),
+                   title, "A face in grey with the saliency map over it in red (more red: more important).")
 
 
 def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:

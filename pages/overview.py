@@ -1,9 +1,17 @@
-"""Overview: the study at a glance and the paper's headline table."""
+"""Overview: the study at a glance, the paper's headline table and McNemar's tests."""
 
 import streamlit as st
 
 from app_common import get_store, md, page_header, require, show_figure, show_table, study_report
-from disfer.analysis.overview import emotion_counts, headline_table, model_status
+from disfer.analysis.overview import (
+    emotion_counts,
+    headline_display,
+    headline_table,
+    mcnemar_table,
+    model_counts,
+    model_status,
+)
+from disfer.analysis.report import audit_sentence
 from disfer.charts import count_bars
 
 facts = page_header("Overview")
@@ -14,39 +22,53 @@ elif facts["stimuli"]:
     st.markdown("**Data:** a real study.")
 require(facts)
 
+counts = model_counts(facts)
+in_study = facts.get("study_sources") or facts["sources"]
 cells = st.columns(6)
-for cell, (label, key) in zip(cells, [("Sources", "sources"), ("Stimuli", "stimuli"), ("Playlists", "playlists"),
-                                     ("Participants", "participants"), ("Votes", "votes")], strict=False):
+cells[0].metric("Study faces", f"{in_study:,}",
+                help=f"source faces built into the study's stimuli ({facts['sources']:,} ingested)")
+for cell, (label, key) in zip(cells[1:5], [("Stimuli", "stimuli"), ("Playlists", "playlists"),
+                                          ("Participants", "participants"), ("Votes", "votes")], strict=True):
     cell.metric(label, f"{facts[key]:,}")
-cells[5].metric("Models", f"{sum(1 for m in facts['models'] if m['predictions']):,}",
-                help="models with predictions on this study")
+cells[5].metric("Models run", f"{counts['run']:,} of {counts['registered']:,}",
+                help=f"{counts['run']:,} models have predictions on this study; {counts['available']:,} have "
+                     f"their weights here; {counts['registered']:,} are registered (the table below)")
 
+st.subheader("Study faces per emotion")
 per_emotion = emotion_counts(facts)
-left, right = st.columns([3, 2])
-with left:
-    st.subheader("Sources per emotion")
-    show_figure("sources_per_emotion", count_bars, per_emotion, category="emotion",
-                sort=list(per_emotion["emotion"]))
-with right:
-    st.subheader("Models")
-    models = model_status(facts)
-    if models.empty:
-        st.info("No models yet: `disfer models` lists them, `disfer predict --model minixception` runs one.")
-    else:
-        show_table(models, "models")
+st.caption(f"The {in_study:,} source faces of the study by their dataset label"
+           + (f" ({facts['sources']:,} faces ingested in all)." if facts["sources"] != in_study else "."))
+show_figure("sources_per_emotion", count_bars, per_emotion, category="emotion",
+            sort=list(per_emotion["emotion"]), title="study faces per emotion")
 
 st.subheader("Headline: accuracy and agreement with the labels")
 if not facts["votes"] and not facts["predictions"]:
-    st.info("No votes or predictions yet: import votes (`disfer votes import votes.csv`) or run a model "
-            "(`disfer predict --model minixception`) to fill this table.")
-    st.stop()
-report = study_report()
-headline = headline_table(report)
-show_table(headline, "headline", column_config={
-    "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
-    "kappa": st.column_config.NumberColumn("Cohen's kappa", format="%.3f"),
-    "fleiss_kappa": st.column_config.NumberColumn("Fleiss' kappa", format="%.3f"),
-    "vote_accuracy": st.column_config.NumberColumn("single-vote accuracy", format="percent")})
-audit = report["audit"]
-st.markdown(f"**Label audit:** {audit['contradicted_stimuli']:,} stimuli whose majority contradicts the "
-            f"label; {audit['all_versions_misclassified_count']:,} sources with all versions misclassified.")
+    st.info("No votes yet and no model predictions: nothing is measured. Import votes "
+            "(`disfer votes import votes.csv`) or run a model (`disfer predict --model minixception`) "
+            "to fill this table.")
+else:
+    report = study_report()
+    headline = headline_table(report)
+    show_table(headline_display(headline), "headline", csv=headline)
+    if not facts["votes"]:
+        st.caption("No votes yet: the human rows and the label audit are not measured.")
+    st.markdown(f"**{md(audit_sentence(report['audit']))}**")
+
+    st.subheader("McNemar's test: who is right on which stimuli")
+    st.caption("Each model against the human majority, each fine-tuned variant against its parent, on the "
+               "stimuli both judged: how often both are right, only one is, or neither. A small p says the "
+               "two differ in accuracy by more than chance.")
+    tests = mcnemar_table(report)
+    if tests.empty:
+        st.info("No comparison yet: McNemar needs votes and a model, or a fine-tuned variant and its parent.")
+    else:
+        show_table(tests.drop(columns=["a", "b"]), "mcnemar", csv=tests, column_config={
+            "p_value": st.column_config.NumberColumn("p", format="%.2g"),
+            "statistic": st.column_config.NumberColumn("statistic", format="%.2f")})
+
+st.subheader("Models")
+models = model_status(facts)
+if models.empty:
+    st.info("No models yet: `disfer models` lists them, `disfer predict --model minixception` runs one.")
+else:
+    show_table(models, "models", width="stretch")

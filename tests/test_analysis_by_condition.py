@@ -10,7 +10,13 @@ from analysis_fixtures import CONDITIONS, insert_study, random_study
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from disfer.analysis import HUMANS, load_study
-from disfer.analysis.by_condition import GRID_COLUMNS, condition_names, confusion_matrices, error_grid
+from disfer.analysis.by_condition import (
+    GRID_COLUMNS,
+    condition_names,
+    confusion_matrices,
+    confusion_panels,
+    error_grid,
+)
 from disfer.emotions import EMOTIONS
 
 
@@ -90,3 +96,25 @@ def test_error_grid_is_empty_without_votes():
 @pytest.mark.parametrize("votes", [0, 1])
 def test_error_grid_of_a_study_without_models(votes):
     assert error_grid({"counts": {"votes": votes}, "models": {}}).empty
+
+
+def test_confusion_panels_are_the_matrices_of_the_original_and_each_level(store):
+    random_study(store, n_sources=10, raters_per_playlist=2, playlist_size=20, seed=3)
+    study = load_study(store)
+    long, columns = confusion_panels(study, "gaussian_blur")
+    assert columns == ["original", "gaussian_blur 1", "gaussian_blur 2", "gaussian_blur 3"]
+    for name, (d, lv) in zip(columns, [("original", 0), ("gaussian_blur", 1), ("gaussian_blur", 2),
+                                       ("gaussian_blur", 3)], strict=True):
+        for rater, matrix in confusion_matrices(study, d, lv).items():
+            cells = long[(long["condition"] == name) & (long["rater"] == rater)]
+            got = cells.pivot(index="label", columns="predicted", values="value").reindex(
+                index=matrix.index, columns=matrix.columns)
+            assert np.allclose(got.to_numpy(), matrix.to_numpy(), equal_nan=True)
+    pooled, pooled_columns = confusion_panels(study)
+    assert pooled_columns == ["all conditions"] and set(pooled["rater"]) == set(confusion_matrices(study))
+
+
+def test_confusion_panels_of_an_empty_study_are_empty(store):
+    insert_study(store, {1: None}, [])
+    long, columns = confusion_panels(load_study(store), "gaussian_blur")
+    assert long.empty and columns == []

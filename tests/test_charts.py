@@ -29,22 +29,101 @@ def _curve() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rater", "distortion", "level", "accuracy", "ci_low", "ci_high"])
 
 
+def _panels(spec: dict) -> list[dict]:
+    return spec["concat"]
+
+
+def _panel_rows(panel: dict, spec: dict) -> pd.DataFrame:
+    line = next(layer for layer in panel["layer"] if layer["mark"]["type"] == "line")
+    return pd.DataFrame(spec["datasets"][line["data"]["name"]])
+
+
 def test_robustness_chart_has_one_panel_per_distortion_starting_from_the_original():
     spec = _spec(charts.robustness_chart(_curve()))
-    assert spec["facet"]["field"] == "distortion"
-    assert spec["facet"]["sort"] == ["gaussian_blur", "salt_pepper"]
-    rows = pd.DataFrame(_datasets(spec)[0])
-    # the original accuracy is drawn at level 0 of each panel, the panel "original" is gone
-    assert set(rows["distortion"]) == {"gaussian_blur", "salt_pepper"}
-    start = rows[(rows["level"] == 0) & (rows["rater"] == "humans")]
-    assert sorted(start["accuracy"]) == [0.8, 0.8]
-    marks = [layer["mark"]["type"] for layer in spec["spec"]["layer"]]
-    assert marks == ["area", "line"]  # the confidence band under the line
+    panels = _panels(spec)
+    assert [p["title"] for p in panels] == ["gaussian blur", "salt pepper"]
+    for panel in panels:
+        rows = _panel_rows(panel, spec)
+        # the original accuracy is the first point of each panel
+        start = rows[(rows["level"] == 0) & (rows["rater"] == "humans")]
+        assert start["accuracy"].tolist() == [0.8] and start["setting"].tolist() == ["none"]
+        marks = [layer["mark"]["type"] for layer in panel["layer"]]
+        assert marks == ["area", "line", "rule"]  # the band under the line, then chance
+    assert spec["autosize"] == {"type": "pad", "contains": "padding"}
+
+
+def test_robustness_chart_shows_the_parameter_chance_and_percent():
+    params = pd.DataFrame({"distortion": ["gaussian_blur"] * 3 + ["salt_pepper"] * 3,
+                           "level": [1, 2, 3] * 2, "param": [0.8, 1.1, 1.4, 0.02, 0.04, 0.06],
+                           "param_name": ["sigma"] * 3 + ["probability"] * 3})
+    curve = _curve().merge(params, on=["distortion", "level"], how="left")
+    spec = _spec(charts.robustness_chart(curve))
+    blur, noise = _panels(spec)
+    x = blur["layer"][1]["encoding"]["x"]
+    assert x["sort"] == ["none", "0.8", "1.1", "1.4"] and x["title"] == "sigma"
+    assert noise["layer"][1]["encoding"]["x"]["sort"] == ["none", "0.02", "0.04", "0.06"]
+    assert noise["layer"][1]["encoding"]["x"]["title"] == "probability"
+    y = blur["layer"][1]["encoding"]["y"]
+    assert y["axis"]["format"] == ".0%" and y["scale"]["domain"] == [0, 1]
+    chance = blur["layer"][2]
+    assert spec["datasets"][chance["data"]["name"]] == [{"chance": pytest.approx(1 / 7)}]
+
+
+def test_robustness_legend_never_cuts_a_model_name():
+    curve = _curve().replace({"cnn": "minixception-ft-gaussian_blur:v2.1"})
+    spec = _spec(charts.robustness_chart(curve))
+    colour = spec["concat"][0]["layer"][1]["encoding"]["color"]
+    assert colour["legend"]["labelLimit"] == 0
+    assert colour["field"] == "rater"  # a field, not shorthand: ':' and '.' in a name are safe
+    assert "minixception-ft-gaussian_blur:v2.1" in colour["scale"]["domain"]
 
 
 def test_robustness_chart_without_bounds_draws_only_lines():
     spec = _spec(charts.robustness_chart(_curve().drop(columns=["ci_low", "ci_high"])))
-    assert [layer["mark"]["type"] for layer in spec["spec"]["layer"]] == ["line"]
+    assert [layer["mark"]["type"] for layer in _panels(spec)[0]["layer"]] == ["line", "rule"]
+
+
+def test_every_chart_sizes_itself_and_is_described():
+    """Streamlit applies autosize `fit` to single and layered views unless the spec says otherwise,
+    which squeezed a one-row heat map, labels and all, into 60 px: every builder says `pad`."""
+    m = pd.DataFrame(np.eye(7), index=list(EMOTIONS), columns=list(EMOTIONS))
+    pairs = pd.DataFrame({"model": ["cnn"], "condition": ["original"], "value": [0.3]})
+    built = [charts.robustness_chart(_curve()), charts.confusion_heatmap(m, title="t"),
+             charts.pair_grid(pairs, a="model", b="condition", title="t"),
+             charts.label_crosstab(pd.DataFrame({"a": ["fear"], "b": ["anger"]}), rows="a", columns="b"),
+             charts.agreement_histogram(pd.Series([0.5])), charts.accuracy_histogram(pd.DataFrame({"accuracy": [0.5]})),
+             charts.count_bars(pd.DataFrame({"e": ["x"], "n": [1]}), category="e")]
+    for chart in built:
+        spec = _spec(chart)
+        assert spec["autosize"] == {"type": "pad", "contains": "padding"}
+        assert spec["description"]
+
+
+def test_pair_grid_is_large_enough_for_a_single_model():
+    pairs = pd.DataFrame({"model": ["cnn"] * 10, "condition": [f"c{i}" for i in range(10)], "value": 0.5})
+    spec = _spec(charts.pair_grid(pairs, a="model", b="condition", value="value", title="r"))
+    assert spec["height"] >= 80 and spec["width"] >= 60 * 10
+    assert spec["layer"][0]["encoding"]["x"]["axis"]["labelLimit"] == 0
+
+
+def test_confusion_grid_shares_one_colour_scale_across_raters_and_conditions():
+    rows = []
+    for rater in ("cnn", "humans"):
+        for cond in ("original", "gaussian_blur 1"):
+            for a in EMOTIONS:
+                for b in EMOTIONS:
+                    rows.append((rater, cond, a, b, 1.0 if a == b else 0.0))
+    long = pd.DataFrame(rows, columns=["rater", "condition", "label", "predicted", "value"])
+    spec = _spec(charts.confusion_grid(long, column_order=["original", "gaussian_blur 1"]))
+    assert spec["facet"]["row"]["sort"] == ["humans", "cnn"]  # humans first
+    assert spec["facet"]["column"]["sort"] == ["original", "gaussian_blur 1"]
+    assert spec["resolve"]["scale"]["color"] == "shared"
+    cells = spec["spec"]["layer"][0]["encoding"]
+    assert cells["color"]["scale"]["domain"] == [0, 1]  # fixed: panels compare
+    assert cells["x"]["scale"]["domain"] == list(EMOTIONS)
+    text = spec["spec"]["layer"][1]["mark"]
+    assert text["fontSize"] >= 10
+    assert len(spec["datasets"][spec["data"]["name"]]) == 4 * 49
 
 
 def test_humans_are_black_and_listed_first():
@@ -63,15 +142,18 @@ def test_confusion_heatmap_keeps_every_cell_and_the_emotion_order():
     cell = rows[(rows["label"] == "fear") & (rows["predicted"] == "surprise")]["value"].item()
     assert cell == pytest.approx(m.loc["fear", "surprise"])
     assert spec["layer"][0]["encoding"]["x"]["sort"] == list(EMOTIONS)
+    assert spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0, 1]
 
 
-def test_offdiag_scatter_names_pearson_r_in_the_title():
+def test_offdiag_scatter_names_pearson_r_in_an_uncut_subtitle():
     pts = pd.DataFrame({"label": ["fear", "anger"], "predicted": ["surprise", "disgust"],
-                        "humans": [0.2, 0.1], "cnn": [0.3, 0.05]})
-    spec = _spec(charts.offdiag_scatter(pts, x="humans", y="cnn", r=0.4567))
-    assert "0.46" in spec["title"]
-    nan_spec = _spec(charts.offdiag_scatter(pts, x="humans", y="cnn", r=float("nan")))
-    assert "Pearson" not in nan_spec["title"]
+                        "humans": [0.2, 0.1], "minixception-ft-gaussian_blur": [0.3, 0.05]})
+    spec = _spec(charts.offdiag_scatter(pts, x="humans", y="minixception-ft-gaussian_blur", r=0.4567))
+    assert spec["title"]["text"] == "minixception-ft-gaussian_blur against humans"
+    assert "r = 0.46" in spec["title"]["subtitle"]
+    assert spec["title"]["limit"] == 0  # never cut to the plot's width
+    nan_spec = _spec(charts.offdiag_scatter(pts, x="humans", y="minixception-ft-gaussian_blur", r=float("nan")))
+    assert "r = n/a" in nan_spec["title"]["subtitle"]
 
 
 def test_agreement_histogram_marks_the_paper_bands_and_counts_every_stimulus():
@@ -87,15 +169,20 @@ def test_agreement_histogram_marks_the_paper_bands_and_counts_every_stimulus():
 
 def test_label_crosstab_counts_each_pair():
     frame = pd.DataFrame({"majority": ["fear", "fear", "anger"], "dawid_skene": ["fear", "surprise", "anger"]})
-    rows = pd.DataFrame(_datasets(_spec(charts.label_crosstab(frame, rows="majority", columns="dawid_skene")))[0])
+    spec = _spec(charts.label_crosstab(frame, rows="majority", columns="dawid_skene"))
+    rows = pd.DataFrame(_datasets(spec)[0])
     assert rows.set_index(["majority", "dawid_skene"])["n"].to_dict() == {
         ("anger", "anger"): 1, ("fear", "fear"): 1, ("fear", "surprise"): 1}
+    # all seven emotions on both axes, labels never dropped for overlap
+    x = spec["layer"][0]["encoding"]["x"]
+    assert x["scale"]["domain"] == list(EMOTIONS) and x["axis"]["labelOverlap"] is False
+    assert spec["width"] >= 7 * 40
 
 
 def test_pair_grid_and_saliency_overlay_build():
     pairs = pd.DataFrame({"rater_a": ["humans", "cnn"], "rater_b": ["cnn", "humans"], "value": [0.3, 0.3]})
     spec = _spec(charts.pair_grid(pairs, title="error consistency"))
-    assert spec["title"] == "error consistency"
+    assert spec["title"]["text"] == "error consistency"
     face = np.zeros((48, 48), np.uint8)
     sal = np.zeros((48, 48))
     sal[10, 20] = 5.0

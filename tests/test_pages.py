@@ -5,6 +5,7 @@ it shows the study's key numbers, without it says what to load.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -218,16 +219,57 @@ def test_overview_counts_the_study(full_study, no_models):
 
     at = run_page("overview", full_study.path)
     expected = overview(full_study)
-    assert metric(at, "Sources") == f"{expected['sources']:,}" == "14"
+    assert metric(at, "Study faces") == f"{expected['study_sources']:,}" == "14"
     assert metric(at, "Stimuli") == "140"
     assert metric(at, "Votes") == "840"
-    assert metric(at, "Models") == "2"
-    headline = at.dataframe[-1].value
+    registered = len(expected["models"])
+    assert metric(at, "Models run") == f"2 of {registered}"  # run on the study, of those registered
+    headline = at.dataframe[0].value
     report = study_report(full_study, bootstrap=0, consensus=False)
     assert list(headline["rater"]) == ["humans (majority vote)", "cnn_a", "cnn_b"]
-    assert headline["accuracy"].iloc[0] == pytest.approx(report["humans"]["accuracy"])
-    assert headline["kappa"].iloc[1] == pytest.approx(report["models"]["cnn_a"]["cohen_kappa"])
-    assert metric(run_page("overview", no_models.path), "Models") == "0"
+    # one format per column: percent with one decimal, kappas with three, n/a where it does not apply
+    assert headline["accuracy"].iloc[0] == f"{100 * report['humans']['accuracy']:.1f}%"
+    assert headline["Cohen's kappa"].iloc[1] == f"{report['models']['cnn_a']['cohen_kappa']:.3f}"
+    assert headline["Fleiss' kappa"].iloc[1] == "n/a"
+    assert "None" not in headline.to_string()
+    assert "stimuli whose majority contradicts the label" in texts(at)
+    # McNemar: each model against the human majority, with the 2x2 counts
+    tests = at.dataframe[1].value
+    assert list(tests["comparison"]) == ["cnn_a vs humans (majority)", "cnn_b vs humans (majority)"]
+    mc = report["models"]["cnn_a"]["mcnemar_vs_humans"]
+    assert tests.iloc[0][["both_right", "only_a_right", "only_b_right", "both_wrong"]].tolist() == [
+        *mc["table"][0], *mc["table"][1]]
+    assert tests["p_value"].iloc[0] == pytest.approx(report["models"]["cnn_a"]["mcnemar_vs_humans_p"])
+    assert metric(run_page("overview", no_models.path), "Models run") == f"0 of {registered - 2}"
+
+
+def test_overview_without_votes_says_the_audit_is_not_measured(no_votes):
+    at = run_page("overview", no_votes.path)
+    assert_clean(at, "overview")
+    shown = texts(at)
+    assert "not measured yet" in shown
+    assert "0 stimuli whose majority contradicts" not in shown
+
+
+def test_overview_counts_only_the_studys_faces_per_emotion(full_study, tmp_path):
+    import shutil
+
+    from disfer.analysis import overview
+
+    db = tmp_path / "more.duckdb"
+    shutil.copy(full_study.path, db)
+    store = Store(db)
+    with store.write() as con:  # faces ingested but never built into the study
+        con.execute("INSERT INTO sources (source_id, dataset, original_index, original_label)"
+                    " SELECT 1000 + i, 'extra', i, 'fear' FROM range(50) t(i)")
+    facts = overview(store, availability=False)
+    assert facts["sources"] == 64 and facts["study_sources"] == 14
+    at = run_page("overview", db)
+    assert metric(at, "Study faces") == "14"
+    assert "The 14 source faces of the study by their dataset label (64 faces ingested in all)." in texts(at)
+    from disfer.analysis.overview import emotion_counts
+
+    assert emotion_counts(facts)["n"].sum() == 14 and emotion_counts(facts, study=False)["n"].sum() == 64
 
 
 def test_agreement_shows_fleiss_kappa_of_the_store(full_study):
@@ -268,9 +310,43 @@ def test_confusion_condition_changes_the_matrices(full_study):
     assert_clean(at, "confusion")
     expected = confusion_matrix(full_study, "cnn_a", "gaussian_blur", 3)
     # the off-diagonal table holds the model's cells of this condition
-    points = at.dataframe[0].value
+    points = at.dataframe[1].value
     row = points[(points["label"] == "fear") & (points["predicted"] == "anger")]
     assert row["cnn_a"].item() == pytest.approx(expected.loc["fear", "anger"])
+
+
+def _specs(at: AppTest) -> list[dict]:
+    return [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
+
+
+def test_confusion_grid_shows_each_level_of_a_distortion_on_one_scale(full_study):
+    from disfer.analysis import confusion_matrix
+
+    at = run_page("confusion", full_study.path)
+    at.button_group[0].set_value("gaussian_blur").run()
+    assert_clean(at, "confusion")
+    grid = at.dataframe[0].value
+    assert list(dict.fromkeys(grid["condition"])) == ["original", "gaussian_blur 1", "gaussian_blur 2",
+                                                      "gaussian_blur 3"]
+    expected = confusion_matrix(full_study, "cnn_a", "gaussian_blur", 2)
+    cell = grid[(grid["rater"] == "cnn_a") & (grid["condition"] == "gaussian_blur 2")
+                & (grid["label"] == "fear") & (grid["predicted"] == "anger")]["value"].item()
+    assert cell == pytest.approx(expected.loc["fear", "anger"])
+    spec = _specs(at)[0]
+    assert spec["facet"]["column"]["sort"] == ["original", "gaussian_blur 1", "gaussian_blur 2", "gaussian_blur 3"]
+    assert spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0, 1]
+
+
+def test_every_chart_on_the_figure_pages_sizes_itself(full_study):
+    """Streamlit squeezes a spec without `autosize` into its width and height, labels included."""
+    for page in ("robustness", "confusion", "agreement", "overview"):
+        at = run_page(page, full_study.path)
+        assert_clean(at, page)
+        specs = _specs(at)
+        assert specs, page
+        for spec in specs:
+            assert spec["autosize"] == {"type": "pad", "contains": "padding"}, page
+            assert spec.get("description"), page
 
 
 def test_stimuli_filters_and_opens_a_source(full_study):
@@ -336,7 +412,7 @@ def test_page_on_the_demo_study(page, demo_store):
 
 def test_overview_of_the_demo_study(demo_store):
     at = run_page("overview", Path(demo_store))
-    assert metric(at, "Sources") == "84"
+    assert metric(at, "Study faces") == "84"
     assert metric(at, "Stimuli") == "840"
     assert metric(at, "Playlists") == "21"
     assert "the offline demo study" in texts(at)

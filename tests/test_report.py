@@ -8,7 +8,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from disfer.analysis import study_report
+from disfer.analysis import report_text, study_report
 from disfer.cli import main
 from disfer.emotions import EMOTIONS
 
@@ -56,7 +56,7 @@ def test_report_follows_the_json_contract(study_store):
                     "error_consistency_vs_humans"):
             assert isinstance(report["models"][m][key], float), key
     assert "mcnemar_vs_parent_p" in report["models"]["net-ft-blur"]
-    assert isinstance(report["audit"]["contradicted_stimuli"], int)
+    assert isinstance(report["audit"]["contradicted_stimuli"], int) and report["audit"]["measured"] is True
     assert isinstance(report["audit"]["all_versions_misclassified_sources"], list)
 
 
@@ -101,6 +101,11 @@ def test_report_on_an_empty_store(store):
     report = json.loads(json.dumps(study_report(store, bootstrap=10)))
     assert report["counts"]["stimuli"] == 0 and report["models"] == {}
     assert report["humans"]["accuracy"] is None
+    # nothing measured is null, never a 0 that reads as "the labels are clean"
+    assert report["audit"]["measured"] is False
+    assert report["audit"]["contradicted_stimuli"] is None
+    assert report["audit"]["all_versions_misclassified_count"] is None
+    assert "not measured yet" in report_text(report)
 
 
 def test_report_with_curated_labels(store):
@@ -178,6 +183,7 @@ def test_report_on_partial_studies(store, kind):
     elif kind == "predictions only":
         assert report["humans"]["accuracy"] is None and report["models"]["net"]["accuracy"] == 1.0
         assert report["models"]["net"]["mcnemar_vs_humans_p"] is None
+        assert report["audit"]["contradicted_stimuli"] is None  # no votes: not measured
     else:
         assert report["humans"]["accuracy"] is None and report["models"]["net"]["accuracy"] is None
         assert report["humans"]["fleiss_kappa"] is None  # every vote 'fear': chance agreement is total

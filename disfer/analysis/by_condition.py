@@ -46,3 +46,27 @@ def error_grid(report: dict) -> pd.DataFrame:
         rows = []
     grid = pd.DataFrame(rows, columns=GRID_COLUMNS)
     return grid.astype({"error_correlation": float, "error_consistency": float})
+
+
+def confusion_panels(study: Study, distortion: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The confusion matrices of one distortion as small multiples (Figure 3): (long, columns).
+
+    long: rater, condition, label, predicted, value (a row proportion), for every rater of
+    `confusion_matrices` in the original condition and each level of `distortion` (None: all
+    conditions pooled, one column 'all conditions'); columns: the conditions in display order."""
+    if distortion is None:
+        keys = [(None, None)]
+        names = ["all conditions"]
+    else:
+        _, all_keys = condition_names(study)
+        keys = [k for k in all_keys if k[0] in ("original", distortion)]
+        names = [condition_name(d, lvl) for d, lvl in keys]
+    frames = []
+    for name, (d, lvl) in zip(names, keys, strict=True):
+        for rater, matrix in confusion_matrices(study, d, lvl).items():
+            long = matrix.rename_axis(index="label", columns="predicted").stack(future_stack=True)
+            frames.append(long.rename("value").reset_index().assign(rater=rater, condition=name))
+    columns = ["rater", "condition", "label", "predicted", "value"]
+    long = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    present = set(long["condition"])
+    return long, [n for n in names if n in present]

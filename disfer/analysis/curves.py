@@ -8,6 +8,7 @@ import pandas as pd
 from disfer.analysis.bootstrap import bootstrap_accuracy
 from disfer.analysis.humans import majority_arrays
 from disfer.analysis.trials import HUMANS, as_study
+from disfer.data.distortions import DISTORTIONS
 
 
 def rater_trials(study, raters: list[str] | None = None):
@@ -57,3 +58,27 @@ def robustness_curve(data, raters: list[str] | None = None, bootstrap: int = 100
         "accuracy": acc, "ci_low": low, "ci_high": high, "n": n,
     })
     return out[out["n"] > 0].reset_index(drop=True)
+
+
+def condition_params(store) -> pd.DataFrame:
+    """distortion, level, param, param_name of every condition built in the store: the parameter
+    each level was built with (the stimuli's `param`, as stored: a rebuild may change the registry's
+    defaults) and what it means (the registry's `param_name`; 'level' for a distortion it does not
+    know). The original is level 0 with no parameter."""
+    with store.read() as con:
+        rows = con.execute("SELECT distortion, level, min(param) FROM stimuli GROUP BY ALL"
+                           " ORDER BY distortion, level").fetchall()
+    out = pd.DataFrame(rows, columns=["distortion", "level", "param"]).astype({"level": np.int64,
+                                                                               "param": float})
+    out.loc[out["level"] == 0, "param"] = np.nan
+    out["param_name"] = [DISTORTIONS[d].param_name if d in DISTORTIONS else "level"
+                         for d in out["distortion"]]
+    return out
+
+
+def with_params(curve: pd.DataFrame, params: pd.DataFrame) -> pd.DataFrame:
+    """A `robustness_curve` with each condition's `param` and `param_name` (`condition_params`)
+    added, for a figure whose x axis shows sigma 0.8 / 1.1 / 1.4 rather than levels 1 / 2 / 3."""
+    if curve.empty:
+        return curve.assign(param=pd.Series(dtype=float), param_name=pd.Series(dtype=object))
+    return curve.merge(params, on=["distortion", "level"], how="left")

@@ -50,8 +50,9 @@ def curated_source_count(store) -> int:
 
 
 def overview(store, availability: bool = True) -> dict:
-    """Counts of the store: sources per emotion, stimuli, playlists, participants, votes, models,
-    predictions (all models together).
+    """Counts of the store: sources per emotion (all ingested; study_sources and
+    study_sources_per_emotion: those built into the study's stimuli), stimuli, playlists,
+    participants, votes, models, predictions (all models together).
 
     models: one dict per model known to the store or the registry (model_id, family, parent_id,
     predictions, available: weights present per the registry, None where it does not say).
@@ -60,6 +61,10 @@ def overview(store, availability: bool = True) -> dict:
     with store.read() as con:
         per_emotion = dict(con.execute(
             "SELECT coalesce(original_label, 'unknown'), count(*) FROM sources GROUP BY 1").fetchall())
+        # The study's faces: the sources built into stimuli (a real store ingests thousands more).
+        in_study = dict(con.execute(
+            "SELECT coalesce(original_label, 'unknown'), count(*) FROM sources"
+            " WHERE source_id IN (SELECT source_id FROM stimuli) GROUP BY 1").fetchall())
         one = con.execute(
             "SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM stimuli),"
             " (SELECT count(DISTINCT playlist_id) FROM playlists),"
@@ -81,6 +86,8 @@ def overview(store, availability: bool = True) -> dict:
         "study_kind": kind[0][0] if kind else None,
         "sources": int(one[0]),
         "sources_per_emotion": {e: int(per_emotion.get(e, 0)) for e in (*EMOTIONS, "unknown")},
+        "study_sources": int(sum(in_study.values())),
+        "study_sources_per_emotion": {e: int(in_study.get(e, 0)) for e in (*EMOTIONS, "unknown")},
         "stimuli": int(one[1]), "playlists": int(one[2]), "participants": int(one[3]),
         "votes": int(one[4]), "ferplus_sources": int(one[5]), "models": rows,
         "predictions": sum(r["predictions"] for r in rows),
@@ -91,12 +98,22 @@ HEADLINE_COLUMNS = ["rater", "accuracy", "kappa", "fleiss_kappa", "vote_accuracy
 MODEL_STATUS_COLUMNS = ["model_id", "family", "parent_id", "predictions", "available"]
 
 
-def emotion_counts(facts: dict) -> pd.DataFrame:
+def emotion_counts(facts: dict, study: bool = True) -> pd.DataFrame:
     """emotion, n: the sources per original label of an `overview`, the seven emotions in canonical
-    order, then 'unknown' where some sources have no label."""
-    table = pd.DataFrame({"emotion": list(facts["sources_per_emotion"]),
-                          "n": list(facts["sources_per_emotion"].values())})
+    order, then 'unknown' where some sources have no label. study: only the sources built into the
+    study's stimuli (all ingested sources where the store has no study, or with study=False)."""
+    key = "study_sources_per_emotion" if study and facts.get("study_sources") else "sources_per_emotion"
+    table = pd.DataFrame({"emotion": list(facts[key]), "n": list(facts[key].values())})
     return table[(table["n"] > 0) | table["emotion"].isin(EMOTIONS)].reset_index(drop=True)
+
+
+def model_counts(facts: dict) -> dict:
+    """How many models: run (with predictions on this study), available (weights here), registered
+    (known to the store or the registry), for the Overview's count and its explanation."""
+    models = facts["models"]
+    return {"run": sum(1 for m in models if m["predictions"]),
+            "available": sum(1 for m in models if m["available"]),
+            "registered": len(models)}
 
 
 def model_status(facts: dict) -> pd.DataFrame:
@@ -107,6 +124,7 @@ def model_status(facts: dict) -> pd.DataFrame:
     table["available"] = table["available"].map({True: "yes", False: "unavailable"}).fillna("unknown")
     table.loc[table["family"] == "external", "available"] = "predictions only"
     table["family"] = table["family"].fillna(table["model_id"])
+    table["parent_id"] = table["parent_id"].fillna("")  # a blank, not "None": built-in models have no parent
     return table
 
 
@@ -125,6 +143,50 @@ def headline_table(report: dict) -> pd.DataFrame:
         rows.append({"rater": model, "accuracy": section["accuracy"], "kappa": section["cohen_kappa"],
                      "fleiss_kappa": None, "vote_accuracy": None, "n": section["n"]})
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
+
+
+def headline_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The headline table as the page shows it: every share in percent with one decimal, kappas
+    with three, and 'n/a' where a measure does not apply (a model has no Fleiss' kappa)."""
+    def pct(x):
+        return "n/a" if x is None or pd.isna(x) else f"{100 * float(x):.1f}%"
+
+    def num(x):
+        return "n/a" if x is None or pd.isna(x) else f"{float(x):.3f}"
+
+    return pd.DataFrame({
+        "rater": table["rater"], "accuracy": table["accuracy"].map(pct),
+        "Cohen's kappa": table["kappa"].map(num), "Fleiss' kappa": table["fleiss_kappa"].map(num),
+        "single-vote accuracy": table["vote_accuracy"].map(pct),
+        "n": table["n"].map(lambda n: f"{int(n):,}")})
+
+
+MCNEMAR_COLUMNS = ["comparison", "a", "b", "n", "both_right", "only_a_right", "only_b_right",
+                   "both_wrong", "statistic", "p_value", "test"]
+
+
+def mcnemar_table(report: dict) -> pd.DataFrame:
+    """McNemar's test of every comparison of a `study_report` (the paper's): each model against the
+    human majority, each fine-tuned variant against its parent. One row each: comparison, a, b, n
+    (stimuli both judged), the 2x2 counts (both right, only a right, only b right, both wrong),
+    statistic, p_value (None where undefined) and test (exact binomial when fewer than 25
+    discordant pairs, else chi-square with continuity correction)."""
+    rows = []
+
+    def add(a, b, result, p):
+        (both, only_a), (only_b, neither) = result["table"]
+        rows.append({"comparison": f"{a} vs {b}", "a": a, "b": b, "n": result["n"], "both_right": both,
+                     "only_a_right": only_a, "only_b_right": only_b, "both_wrong": neither,
+                     "statistic": result["statistic"], "p_value": p,
+                     "test": "exact binomial" if result["exact"] else "chi-square (corrected)"})
+
+    for model, section in report["models"].items():
+        if report["counts"]["votes"] and section.get("mcnemar_vs_humans"):
+            add(model, "humans (majority)", section["mcnemar_vs_humans"], section["mcnemar_vs_humans_p"])
+    for model, section in report["models"].items():
+        if section.get("mcnemar_vs_parent"):
+            add(model, section["parent_id"], section["mcnemar_vs_parent"], section["mcnemar_vs_parent_p"])
+    return pd.DataFrame(rows, columns=MCNEMAR_COLUMNS)
 
 
 def study_facts(store) -> dict:

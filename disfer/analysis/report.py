@@ -102,6 +102,26 @@ def _model_section(study, model, maj, maj_correct, human_cm, cond, cond_masks, v
     return out
 
 
+def _audit_section(audit, judged: int) -> dict:
+    """The label audit's counts; null where nothing was measured (no labelled stimulus has a
+    majority yet), so a store without votes never reads as one whose labels are clean."""
+    measured = judged > 0
+    return {"measured": measured, "judged_stimuli": judged,
+            "contradicted_stimuli": len(audit.contradicted) if measured else None,
+            "all_versions_misclassified_sources": audit.source_ids if measured else None,
+            "all_versions_misclassified_count": len(audit.source_ids) if measured else None}
+
+
+def audit_sentence(audit: dict) -> str:
+    """The label audit in one sentence, saying so when it has not been measured."""
+    if not audit.get("measured", True) or audit["contradicted_stimuli"] is None:
+        return ("Label audit: not measured yet (no crowd votes on a labelled stimulus); "
+                "import votes to see where the majority contradicts the label.")
+    return (f"Label audit: {audit['contradicted_stimuli']:,} stimuli whose majority contradicts the label; "
+            f"{audit['all_versions_misclassified_count']:,} sources misclassified in every version "
+            f"(of {audit['judged_stimuli']:,} labelled stimuli with a majority).")
+
+
 def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = "original",
                  consensus: bool = True, study=None) -> dict:
     """Every figure of the study (see the JSON contract in the README / issue 5).
@@ -151,9 +171,7 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
         "conditions": curve.to_dict(orient="records"),
         "models": {m: _model_section(study, m, maj, maj_correct, human_cm, cond, cond_masks,
                                         people[m]) for m in study.models},
-        "audit": {"contradicted_stimuli": len(audit.contradicted),
-                  "all_versions_misclassified_sources": audit.source_ids,
-                  "all_versions_misclassified_count": len(audit.source_ids)},
+        "audit": _audit_section(audit, int(judged.sum())),
         "emotions": list(EMOTIONS),
     }
     info = study_facts(store)
@@ -211,9 +229,8 @@ def report_text(report: dict) -> str:
         lines.append(f"  {row['rater']:32} {row['distortion']:15} {row['level']}  {pct(row['accuracy']):>6} "
                      f"[{pct(row['ci_low'])}, {pct(row['ci_high'])}]  n={row['n']}")
     a = report["audit"]
-    lines += ["", f"Label audit: {a['contradicted_stimuli']} stimuli contradict their label; "
-              f"{a['all_versions_misclassified_count']} sources misclassified in every version"
-              + (f": {', '.join(map(str, a['all_versions_misclassified_sources'][:30]))}"
+    lines += ["", audit_sentence(a)
+              + (f" Sources: {', '.join(map(str, a['all_versions_misclassified_sources'][:30]))}"
                  if a["all_versions_misclassified_sources"] else "")]
     if "consensus" in report:
         lines.append(f"Dawid-Skene consensus differs from the majority on "
