@@ -1,16 +1,16 @@
-"""Upload: the crowd's votes or a model's predictions, from a file, for admins of a hosted study."""
+"""Upload: the crowd's votes, a model's predictions, face images or model weights, for admins."""
 
 import streamlit as st
 
 from app_common import get_store, md, page_header
 from app_identity import require_page
 from disfer.errors import DisferError
-from disfer.uploads import MAX_UPLOAD_BYTES, receive_upload
+from disfer.uploads import MAX_UPLOAD_BYTES, receive_upload, uploads_folder
 
 actor = require_page("upload")
 page_header("Upload", "Files are checked whole before anything is written: a bad row refuses the "
             f"file and names the problem. At most {MAX_UPLOAD_BYTES // 2**20} MB a file.")
-votes_tab, predictions_tab = st.tabs(["Votes", "Predictions"])
+votes_tab, predictions_tab, images_tab, weights_tab = st.tabs(["Votes", "Predictions", "Face images", "Weights"])
 
 
 def _report(run) -> None:
@@ -19,7 +19,7 @@ def _report(run) -> None:
     except DisferError as err:
         st.error(md(str(err)))
     else:
-        st.success(f"Imported {rows:,} rows.")
+        st.success(f"Imported {rows:,}.")
 
 
 with votes_tab:
@@ -37,3 +37,17 @@ with predictions_tab:
     if st.button("Import the predictions", disabled=predictions is None or not model_id.strip(), type="primary"):
         _report(lambda: receive_upload(get_store(), actor, "predictions", predictions.name,
                                        predictions.getvalue(), model_id=model_id.strip()))
+
+with images_tab:
+    st.caption("A zip of <split>/<emotion>/<image> (png, jpg, ...), as `disfer ingest folder` reads a folder.")
+    images = st.file_uploader("Images (zip)", type=["zip"], key="upload_images")
+    if st.button("Ingest the faces", disabled=images is None, type="primary"):
+        _report(lambda: receive_upload(get_store(), actor, "images", images.name, images.getvalue()))
+
+with weights_tab:
+    st.caption("Model weights as safetensors only (a pickled .pth could run code). They are kept in "
+               f"{uploads_folder(get_store())}; run a model with them: "
+               "`disfer predict --model FAMILY --weights FILE`.")
+    weights = st.file_uploader("Weights (.safetensors)", type=["safetensors"], key="upload_weights")
+    if st.button("Keep the weights", disabled=weights is None, type="primary"):
+        _report(lambda: receive_upload(get_store(), actor, "weights", weights.name, weights.getvalue()))
