@@ -1,32 +1,41 @@
-"""Fine-tuning: train a variant (the paper's per-distortion protocol or curated labels), watch its
-training curve live, then compare it with its parent."""
+"""Fine-tuning: train a variant (the clean external protocol, the paper's, or the curated dataset's),
+watch its training curve live, then compare it with its parent: on held-out faces first, and on all
+stimuli (training images included) only beside it."""
 
 import streamlit as st
 
 from app_common import analysed, cached, get_store, md, page_header, require, show_chart, show_table
 from app_identity import require_page
 from disfer.analysis import robustness_curve
+from disfer.analysis.heldout import heldout_comparison
 from disfer.analysis.overview import curated_source_count, fine_tunable_models
-from disfer.analysis.training import accuracy_by_epoch
 from disfer.charts import robustness_chart
 from disfer.data.distortions import DISTORTIONS
 from disfer.errors import DisferError
 from disfer.finetune import (
     DEFAULT_EPOCHS,
+    MAX_BATCHES,
+    MAX_EPOCHS,
+    MAX_PER_CLASS,
     PROTOCOLS,
+    evaluation_note,
     fine_tuned_variants,
     finetune,
+    plural,
+    validation_note,
     variant_config,
 )
-from disfer.finetune.compare import robustness_drop
+from disfer.finetune.compare import curve_for_chart, robustness_drop
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS
 from disfer.finetune.targets import SCHEMES
 
 require_page("finetune")
 
-facts = page_header("Fine-tuning", "The paper's protocol (one variant per distortion: 27 batches of 42 "
-                    "per epoch, half distorted, best epoch on held-out faces) or re-fine-tuning on the "
-                    "curated labels with the FERPlus target schemes.")
+facts = page_header("Fine-tuning", "External (faces outside the study, the study's distortion rendered "
+                    "on the fly: the study stays a clean test set), the paper's protocol (the study's "
+                    "own stimuli, one variant per distortion) or the curated dataset with the FERPlus "
+                    "target schemes; 27 batches of 42 per epoch, half distorted, best epoch on "
+                    "validation faces.")
 require(facts)
 store = get_store()
 models = cached(fine_tunable_models)
@@ -36,17 +45,22 @@ with st.form("finetune"):
     with left:
         model_id = st.selectbox("Start from", models, help="Models whose weights are present here.")
         protocol = st.radio("Protocol", PROTOCOLS, horizontal=True,
-                            help="paper: per distortion, original labels; curated: the curated ground truth")
-        distortion = st.selectbox("Distortion", distortions + ["(all, curated only)"])
+                            help="external: faces outside the study, the study kept as a test set; "
+                                 "paper: the study's own stimuli (its evaluation includes training "
+                                 "images); curated: curated labels where decided, original elsewhere")
+        distortion = st.selectbox("Distortion", distortions + ["(all, external or curated)"])
         targets = st.selectbox("Targets (curated protocol)", SCHEMES)
     with right:
-        epochs = st.number_input("Epochs", min_value=1, max_value=500, value=DEFAULT_EPOCHS)
+        epochs = st.number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, value=DEFAULT_EPOCHS)
         seed = st.number_input("Seed", min_value=0, value=0)
         device = st.selectbox("Device", ["auto", "cpu", "cuda"])
-        augment = st.checkbox("Distortion augmentation (render the distorted half on the fly)")
+        augment = st.checkbox("Distortion augmentation (paper and curated: render the distorted half "
+                              "on the fly; external always does)")
     with st.expander("Batches"):
-        batches = st.number_input("Batches per epoch", min_value=1, value=BATCHES_PER_EPOCH)
-        per_class = st.number_input("Images per emotion per batch", min_value=1, value=PER_CLASS)
+        batches = st.number_input("Batches per epoch", min_value=1, max_value=MAX_BATCHES,
+                                  value=BATCHES_PER_EPOCH)
+        per_class = st.number_input("Images per emotion per batch", min_value=1, max_value=MAX_PER_CLASS,
+                                    value=PER_CLASS)
     start = st.form_submit_button("Fine-tune", type="primary", disabled=not models)
 if not models:
     st.info("No model has its weights here; `disfer models` says where each weights file goes.")
@@ -58,7 +72,7 @@ if start:
 
     def on_epoch(row: dict) -> None:
         rows.append(row)
-        live.line_chart(accuracy_by_epoch(rows), x_label="epoch", y_label="accuracy")
+        live.line_chart(curve_for_chart(rows), x_label="epoch", y_label="accuracy")
 
     try:
         variant = finetune(store, model_id, protocol=protocol,
@@ -85,19 +99,46 @@ config = cached(variant_config, variant)
 parent = config["parent"]
 # The variant's config is stored JSON: every value reaches Markdown through md().
 st.markdown(f"**{md(variant)}**: {md(config['protocol'])} protocol, from **{md(parent)}**, targets "
-            f"{md(config['targets'])}, {md(config['epochs'])} epochs, best epoch {md(config['best_epoch'])} "
-            f"(validation accuracy {config['best_val_accuracy']:.3f}, parent {config['parent_val_accuracy']:.3f}); "
-            f"{md(config['split']['train_images'])} training / {md(config['split']['val_images'])} validation "
-            f"images, {md(config['split']['split'])}.")
-st.line_chart(accuracy_by_epoch(config["curve"]), x_label="epoch", y_label="accuracy")
+            f"{md(config['targets'])}, {md(plural(config['epochs'], 'epoch'))}, best epoch "
+            f"{md(config['best_epoch'])} (validation accuracy {config['best_val_accuracy']:.3f}, parent "
+            f"{config['parent_val_accuracy']:.3f}); {md(config['split']['train_images'])} training / "
+            f"{md(config['split']['val_images'])} validation images, {md(config['split']['split'])}.")
+flag = validation_note(config)
+if flag:
+    st.warning(f"{md(variant)} is {md(flag)}: registered all the same.")
+st.caption(md(evaluation_note(config)))
+st.line_chart(curve_for_chart(config["curve"]), x_label="epoch", y_label="accuracy")
 
+train_sources = tuple(config.get("train_sources", config["split"]["train_sources"]))
+val_sources = tuple(config.get("val_sources", config["split"]["val_sources"]))
 label_options = ["original labels"] + (["curated labels"] if cached(curated_source_count) else [])
+if config["protocol"] == "curated":   # it trained, validated and is judged on the curated labels
+    label_options.reverse()
 for labels in label_options:
     kind = "curated" if labels == "curated labels" else "original"
-    st.subheader(f"Before / after, against the {labels}")
+    held = analysed(heldout_comparison, variant, parent, train_sources, val_sources, label_kind=kind)
+    st.subheader(f"Held-out faces only, against the {labels}")
+    if held.n == 0:
+        st.info(f"No held-out face: every face of the study was used to train or validate "
+                f"{md(variant)} (or a model has no predictions), so there is no fair comparison here.")
+    else:
+        a, b, c = st.columns(3)
+        a.metric(f"{variant} (held out)", f"{held.accuracy:.1%}",
+                 delta=f"{100 * (held.accuracy - held.parent_accuracy):+.1f} points")
+        b.metric(f"{parent} (same stimuli)", f"{held.parent_accuracy:.1%}")
+        c.metric("McNemar p (exact)", f"{held.mcnemar_p:.2g}")
+        st.caption(f"{held.n} held-out stimuli of {held.sources} faces never used for training or validation.")
+        show_table(held.per_condition, f"finetune_heldout_{variant}_{kind}", key=f"held_{kind}")
     curve = analysed(robustness_curve, raters=[parent, variant], label_kind=kind)
     if curve.empty:
         st.info(f"No predictions of {md(parent)} or {md(variant)} on labelled stimuli.")
         continue
-    show_chart(robustness_chart(curve), f"finetune_{variant}_{kind}", key=f"chart_{kind}")
-    show_table(robustness_drop(curve), f"finetune_drop_{variant}_{kind}", key=f"drop_{kind}")
+    included = config.get("evaluation_includes_training_images", True)
+    with st.expander(f"Before / after on all stimuli, against the {labels}"
+                     + (" (includes training images)" if included else " (all held out)"),
+                     expanded=not included):
+        if included:
+            st.caption("These figures include the images the variant trained on: not a measure of "
+                       "generalisation.")
+        show_chart(robustness_chart(curve), f"finetune_{variant}_{kind}", key=f"chart_{kind}")
+        show_table(robustness_drop(curve), f"finetune_drop_{variant}_{kind}", key=f"drop_{kind}")

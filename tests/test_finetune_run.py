@@ -105,22 +105,22 @@ def test_validation_faces_never_train(built_study):
 
 
 def test_cpu_runs_with_one_seed_give_identical_weights(built_study):
-    variant = finetune(built_study, "minixception", distortion="salt_pepper", predict=False, **FAST)
+    variant = finetune(built_study, "minixception", protocol="paper", distortion="salt_pepper", predict=False, **FAST)
     first = load_file(str(weights_file(built_study, variant)))
-    again = finetune(built_study, "minixception", distortion="salt_pepper", predict=False, **FAST)
+    again = finetune(built_study, "minixception", protocol="paper", distortion="salt_pepper", predict=False, **FAST)
     second = load_file(str(weights_file(built_study, again)))
     assert variant == again
     assert all(np.array_equal(first[k].numpy(), second[k].numpy()) for k in first)
-    other = finetune(built_study, "minixception", distortion="salt_pepper", seed=1, predict=False, **FAST)
+    other = finetune(built_study, "minixception", protocol="paper", distortion="salt_pepper", seed=1, predict=False, **FAST)
     assert other == "minixception-ft-salt_pepper-s1"
     third = load_file(str(weights_file(built_study, other)))
     assert not all(np.array_equal(first[k].numpy(), third[k].numpy()) for k in first)
 
 
 def test_a_rerun_redefines_the_variant_and_predicting_keeps_its_definition(built_study):
-    variant = finetune(built_study, "minixception", distortion="gaussian_blur", predict=False, **FAST)
+    variant = finetune(built_study, "minixception", protocol="paper", distortion="gaussian_blur", predict=False, **FAST)
     assert variant_config(built_study, variant)["epochs"] == 1
-    again = finetune(built_study, "minixception", distortion="gaussian_blur",
+    again = finetune(built_study, "minixception", protocol="paper", distortion="gaussian_blur",
                      **{**FAST, "epochs": 2})   # same variant id, a different training
     assert again == variant
     # The row describes the second training, and the predict step's refresh kept it so.
@@ -145,7 +145,7 @@ def test_a_failed_training_marks_its_run_failed(built_study, monkeypatch):
 
     monkeypatch.setattr(ft, "train", broken)
     with pytest.raises(RuntimeError, match="out of memory"):
-        finetune(built_study, "minixception", distortion="gaussian_blur", **FAST)
+        finetune(built_study, "minixception", protocol="paper", distortion="gaussian_blur", **FAST)
     with built_study.read() as con:
         status, result = con.execute("SELECT status, result FROM runs WHERE kind = 'finetune'").fetchone()
         n_models = con.execute("SELECT count(*) FROM models WHERE parent_id IS NOT NULL").fetchone()[0]
@@ -201,7 +201,7 @@ def test_curated_protocol_trains_on_curated_labels_and_votes(built_study):
 @pytest.mark.parametrize("kwargs, message", [
     ({"model_id": "resnet9000", "distortion": "gaussian_blur"}, "unknown model 'resnet9000'"),
     ({"model_id": "minixception", "distortion": "jpeg"}, "unknown distortion 'jpeg'"),
-    ({"model_id": "minixception"}, "give --distortion"),
+    ({"model_id": "minixception", "protocol": "paper"}, "give --distortion"),
     ({"model_id": "minixception", "protocol": "curated", "targets": "soft"}, "no curated labels yet"),
     ({"model_id": "minixception", "protocol": "curated", "targets": "hard"}, "unknown target scheme"),
     ({"model_id": "minixception", "distortion": "gaussian_blur", "epochs": 0}, "epochs must be"),
@@ -223,7 +223,7 @@ def test_too_few_faces_per_emotion_for_a_split(built_study):
                     "WHERE original_label = 'disgust') AND source_id > (SELECT min(s.source_id) FROM "
                     "sources s JOIN stimuli USING (source_id) WHERE s.original_label = 'disgust')")
     with pytest.raises(ConfigError, match="1 disgust face"):
-        finetune(built_study, "minixception", distortion="gaussian_blur", device="cpu")
+        finetune(built_study, "minixception", protocol="paper", distortion="gaussian_blur", device="cpu")
 
 
 def test_cli_finetune_and_its_errors(built_study, capsys):
@@ -253,8 +253,8 @@ def test_a_killed_fine_tune_is_shown_interrupted_and_leaves_no_variant(built_stu
     """Issue 13, item 7: kill -9 during training; its 'running' row is then shown 'interrupted'."""
     disfer = Path(sys.executable).with_name("disfer")
     proc = subprocess.Popen([str(disfer), "--quiet", "--db", str(built_study.path), "finetune", "--model",
-                             "minixception", "--distortion", "gaussian_blur", "--epochs", "200",
-                             "--batches", "50", "--per-class", "1", "--device", "cpu"],
+                             "minixception", "--distortion", "gaussian_blur", "--epochs", "50",
+                             "--batches", "200", "--per-class", "1", "--device", "cpu"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -294,7 +294,7 @@ def test_a_variant_registered_before_its_predictions_is_completed_by_the_next_pr
 
     monkeypatch.setattr(P, "predict_store", dies_in_the_variant)
     with pytest.raises(KeyboardInterrupt):
-        finetune(built_study, "minixception", distortion="gaussian_blur", **FAST)
+        finetune(built_study, "minixception", protocol="paper", distortion="gaussian_blur", **FAST)
     monkeypatch.undo()
     variant = "minixception-ft-gaussian_blur"
     (run,) = _run_rows(built_study)
@@ -317,10 +317,10 @@ def test_two_stores_in_one_folder_keep_their_own_checkpoints(tmp_path, _built_st
     from disfer.store import Store
 
     a, b = (Store(shutil.copyfile(_built_study_template, tmp_path / name)) for name in ("a.duckdb", "b.duckdb"))
-    variant = finetune(a, "minixception", distortion="salt_pepper", **FAST)
+    variant = finetune(a, "minixception", protocol="paper", distortion="salt_pepper", **FAST)
     a_file, a_bytes = weights_file(a, variant), weights_file(a, variant).read_bytes()
     a_pred = _predictions(a, variant)
-    assert finetune(b, "minixception", distortion="salt_pepper", **{**FAST, "lr": 1e-2}) == variant
+    assert finetune(b, "minixception", protocol="paper", distortion="salt_pepper", **{**FAST, "lr": 1e-2}) == variant
     b_file = weights_file(b, variant)
     assert store_id(a) != store_id(b) and a_file.parent != b_file.parent
     assert a_file.read_bytes() == a_bytes != b_file.read_bytes()
@@ -343,7 +343,7 @@ def test_a_rerun_killed_before_registering_leaves_the_old_variant_whole(built_st
     registration commits (here the re-run dies just before it)."""
     import disfer.finetune as ft
 
-    variant = finetune(built_study, "minixception", distortion="gaussian_noise", predict=False, **FAST)
+    variant = finetune(built_study, "minixception", protocol="paper", distortion="gaussian_noise", predict=False, **FAST)
     old, config = weights_file(built_study, variant), variant_config(built_study, variant)
     old_bytes = old.read_bytes()
 
@@ -352,7 +352,7 @@ def test_a_rerun_killed_before_registering_leaves_the_old_variant_whole(built_st
 
     monkeypatch.setattr(ft, "_register", killed)
     with pytest.raises(KeyboardInterrupt):
-        finetune(built_study, "minixception", distortion="gaussian_noise", predict=False, **{**FAST, "lr": 1e-2})
+        finetune(built_study, "minixception", protocol="paper", distortion="gaussian_noise", predict=False, **{**FAST, "lr": 1e-2})
     assert weights_file(built_study, variant) == old and old.read_bytes() == old_bytes
     assert variant_config(built_study, variant) == config
     assert len(list(old.parent.glob(f"{variant}.*.safetensors"))) == 2   # the new one, unregistered
@@ -373,7 +373,7 @@ def test_an_unsafe_model_id_is_refused_before_training(built_study, monkeypatch)
     monkeypatch.setattr(ft, "variant_id", lambda *args: "../../minixception-ft-x")
     monkeypatch.setattr(ft, "train", lambda *a, **k: pytest.fail("trained with an unsafe name"))
     with pytest.raises(ConfigError, match="variant name"):
-        finetune(built_study, "minixception", distortion="gaussian_blur", **FAST)
+        finetune(built_study, "minixception", protocol="paper", distortion="gaussian_blur", **FAST)
     assert _run_rows(built_study) == []
 
 

@@ -33,7 +33,20 @@ def test_empty_store_says_what_to_load(store):
     assert any("no study yet" in i.value for i in at.info)
 
 
-def test_button_trains_a_variant_and_compares_it_with_its_parent(built_study):
+def _in_order(node) -> list[str]:
+    """The page's text in display order: subheaders, infos, expander labels, metric labels."""
+    out = []
+    for child in getattr(node, "children", {}).values():
+        kind = getattr(child, "type", "")
+        if kind in ("subheader", "info", "warning", "caption"):
+            out.append(f"{kind}: {child.value}")
+        elif kind in ("expander", "metric"):
+            out.append(f"{kind}: {child.label}")
+        out += _in_order(child)
+    return out
+
+
+def test_button_trains_a_variant_and_compares_it_with_its_parent_on_held_out_faces_first(built_study):
     from disfer.models import list_models
 
     if not next(m for m in list_models() if m.name == "minixception").weights_present:
@@ -41,6 +54,8 @@ def test_button_trains_a_variant_and_compares_it_with_its_parent(built_study):
     at = _page(built_study.path)
     assert not at.exception
     assert any("No fine-tuned variant" in i.value for i in at.info)
+    assert _widget(at.radio, "Protocol").value == "external"   # the clean protocol is the default
+    assert _widget(at.number_input, "Epochs").max == 50        # capped for every visitor
     _widget(at.selectbox, "Start from").set_value("minixception")
     _widget(at.selectbox, "Distortion").set_value("gaussian_blur")
     _widget(at.selectbox, "Device").set_value("cpu")
@@ -50,17 +65,31 @@ def test_button_trains_a_variant_and_compares_it_with_its_parent(built_study):
     at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+    variant = "minixception-ft-external-gaussian_blur"
     # the variant's name is stored text: shown escaped (app_common.md), as exactly its characters
-    assert any(markdown_text("minixception-ft-gaussian_blur") in s.value for s in at.success)
-    assert any("Before / after" in h.value for h in at.subheader)
+    assert any(markdown_text(variant) in s.value for s in at.success)
+    order = _in_order(at.main)
+    first_held = next(i for i, t in enumerate(order) if t.startswith("subheader: Held-out faces only"))
+    all_stimuli = next(i for i, t in enumerate(order) if "Before / after on all stimuli" in t)
+    assert first_held < all_stimuli
+    assert any(m.label == "McNemar p (exact)" for m in at.metric)
+    assert any("280 held-out stimuli" in c.value for c in at.caption)
     with built_study.read() as con:
-        n = con.execute("SELECT count(*) FROM predictions WHERE model_id = 'minixception-ft-gaussian_blur'"
-                        ).fetchone()[0]
+        n = con.execute("SELECT count(*) FROM predictions WHERE model_id = ?", [variant]).fetchone()[0]
     assert n == 280
-    # the before/after table lists the parent and the child
+    # the before/after table (all stimuli) lists the parent and the child
     drops = [df.value for df in at.dataframe]
     raters = set().union(*(set(d["rater"]) for d in drops if "rater" in d))
-    assert {"minixception", "minixception-ft-gaussian_blur"} <= raters
+    assert {"minixception", variant} <= raters
+
+    # The paper's protocol trains on every study face: no held-out number, and the all-stimuli
+    # figure says it includes training images.
+    _widget(at.radio, "Protocol").set_value("paper")
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("No held-out face" in i.value for i in at.info)
+    assert any("includes training images" in e.label for e in at.expander)
+    assert any("includes training images" in c.value for c in at.caption)
 
 
 def test_bad_configuration_is_shown_not_raised(built_study):

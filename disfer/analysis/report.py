@@ -21,6 +21,7 @@ from disfer.analysis.confusion import (
 )
 from disfer.analysis.consistency import error_consistency, models_vs_participants
 from disfer.analysis.curves import robustness_curve
+from disfer.analysis.heldout import heldout_comparison, variant_training
 from disfer.analysis.humans import majority_arrays, participant_accuracy
 from disfer.analysis.models import cohen_kappa, mcnemar_test
 from disfer.analysis.overview import crowd_summary, study_facts
@@ -174,6 +175,7 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
         "audit": _audit_section(audit, int(judged.sum())),
         "emotions": list(EMOTIONS),
     }
+    _add_heldout(report, study, variant_training(store))
     info = study_facts(store)
     report["study_kind"] = info["study_kind"]
     report["counts"]["playlists"] = info["playlists"]
@@ -191,6 +193,20 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
             "stimuli": ds.loc[ds["disagree"], "stimulus_id"].head(200).tolist(),
         }
     return _clean(report)
+
+
+def _add_heldout(report: dict, study, training: dict) -> None:
+    """Per fine-tuned model: what it trained on (`training`) and variant vs parent on held-out
+    stimuli only (`heldout`; see disfer/analysis/heldout.py)."""
+    for model, section in report["models"].items():
+        if model not in training:
+            continue
+        t = training[model]
+        section["training"] = {k: t[k] for k in ("protocol", "train_sources", "val_sources",
+                                                 "best_val_accuracy", "parent_val_accuracy",
+                                                 "worse_than_parent_on_validation")}
+        section["heldout"] = heldout_comparison(study, model, t["parent"], t["train_sources"],
+                                                t["val_sources"]).as_report()
 
 
 def report_text(report: dict) -> str:
@@ -222,7 +238,16 @@ def report_text(report: dict) -> str:
                          f"{num(m['error_consistency_vs_humans'], '.2f'):>8}")
         for mid, m in report["models"].items():
             if "mcnemar_vs_parent" in m:
-                lines.append(f"  {mid} vs {m['parent_id']}: McNemar p = {num(m['mcnemar_vs_parent_p'], '.2g')}")
+                lines.append(f"  {mid} vs {m['parent_id']}: McNemar p = {num(m['mcnemar_vs_parent_p'], '.2g')}"
+                             + (" (all stimuli, training images included)" if "heldout" in m else ""))
+            if "heldout" in m:
+                h, t = m["heldout"], m["training"]
+                lines.append(f"    held-out stimuli: {h['n']}, accuracy {pct(h['accuracy'])} vs parent "
+                             f"{pct(h['parent_accuracy'])}, McNemar p = {num(h['mcnemar_vs_parent_p'], '.2g')}"
+                             if h["n"] else f"    {h['note']}")
+                if t["worse_than_parent_on_validation"]:
+                    lines.append(f"    worse than its parent on validation: {t['best_val_accuracy']:.3f} "
+                                 f"vs {t['parent_val_accuracy']:.3f}")
         lines.append("")
     lines.append("Accuracy per condition (95% bootstrap CI over sources):")
     for row in report["conditions"]:

@@ -1,13 +1,21 @@
-"""Fine-tuning FER models: the paper's per-distortion protocol and the curated protocol.
+"""Fine-tuning FER models: the clean external protocol, the paper's, and the curated dataset's.
 
-`finetune(store, "minixception", protocol="paper", distortion="gaussian_noise")` trains a copy of
-the model on the study's stimuli (see `pools` for what each protocol trains on and `sampling` for
-the source-disjoint split and the batches), keeps the best epoch on validation, writes its
+`finetune(store, "minixception", protocol="external", distortion="gaussian_noise")` trains a copy of
+the model (see `pools` for what each protocol trains on and `sampling` for the source-disjoint
+split and the batches), keeps the best epoch on validation, writes its
 weights into the store's own checkpoint folder (`checkpoints`: `<store dir>/models/<store_id>/`),
 registers the variant in the `models` table (family = the parent's, parent_id set, config = the
 full configuration, split, training curve and the weights' sha256) and runs it on every stimulus,
 so the analyses compare it with its parent and with people. Every check on the configuration
 happens before training starts.
+
+What a variant saw is recorded with it: `train_sources` and `val_sources` in its config, so the
+analyses (`disfer.analysis.heldout`) compare it with its parent on the held-out faces only. The
+`external` protocol (the default) trains on faces outside the study, so every study stimulus is
+held out; `paper` trains on the study's own stimuli, as the paper did, and its evaluation on the
+study includes training images; `curated` trains on the curated dataset (the study's faces).
+A variant worse than its parent on validation is registered all the same, and flagged
+(`worse_than_parent`, `validation_note`).
 
 What a kill leaves: the run's row says 'running' until the variant is registered, and the
 registration and the run's end are one transaction, so a variant is registered whole or not at
@@ -36,17 +44,27 @@ from disfer.progress import ProgressFn
 from disfer.runs import finish_run, start_run
 from disfer.store import Store
 
-PROTOCOLS = ("paper", "curated")
+PROTOCOLS = ("external", "paper", "curated")
+DEFAULT_PROTOCOL = "external"
 DEFAULT_EPOCHS = 10
 DEFAULT_LR = 1e-4
+# Caps: a run is bounded for any caller (the dashboard lets signed-in visitors start runs).
+MAX_EPOCHS = 50
+MAX_BATCHES = 200
+MAX_PER_CLASS = 32
+PAPER_NOTE = ("its evaluation on the study includes training images (the paper's protocol trains on "
+              "the study's own stimuli); compare on held-out faces")
 
 
 def variant_id(model_id: str, protocol: str, distortion: str | None, targets: str | None,
                augment: bool = False, seed: int = 0) -> str:
-    """`<parent>-ft-<distortion>` (paper) or `<parent>-ft-curated-<targets>[-<distortion>]`,
-    then `-aug` with augmentation and `-s<seed>` for a seed other than 0."""
+    """`<parent>-ft-<distortion>` (paper), `<parent>-ft-external-<distortion or all>` or
+    `<parent>-ft-curated-<targets>[-<distortion>]`, then `-aug` with augmentation and `-s<seed>`
+    for a seed other than 0."""
     if protocol == "paper":
         name = f"{model_id}-ft-{distortion}"
+    elif protocol == "external":
+        name = f"{model_id}-ft-external-{distortion or 'all'}"
     else:
         name = f"{model_id}-ft-curated-{targets}" + (f"-{distortion}" if distortion else "")
     return name + ("-aug" if augment else "") + (f"-s{seed}" if seed else "")
@@ -62,7 +80,8 @@ def weights_file(store: Store, variant: str) -> Path:
     return path if path.is_absolute() else Path(store.path).parent / path
 
 
-def _check(protocol, distortion, targets, epochs, lr, batches, per_class) -> tuple[str | None, str]:
+def _check(protocol, distortion, targets, epochs, lr, batches, per_class,
+           augment) -> tuple[str | None, str]:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r} (expected {' or '.join(PROTOCOLS)})")
     if distortion is not None and (distortion not in DISTORTIONS or distortion == "original"):
@@ -76,39 +95,59 @@ def _check(protocol, distortion, targets, epochs, lr, batches, per_class) -> tup
             raise ConfigError("the paper protocol trains on the original labels (sparse "
                               "categorical cross-entropy); --targets is for --protocol curated")
         targets = "majority"
+    elif protocol == "external":
+        if targets not in (None, "majority"):
+            raise ConfigError("the external protocol trains on the outside faces' original labels; "
+                              "--targets is for --protocol curated")
+        if augment:
+            raise ConfigError("the external protocol always renders the distorted half on the fly; "
+                              "--augment is for --protocol paper or curated")
+        targets = "majority"
     else:
         targets = check_scheme(targets or "majority")
-    if epochs < 1:
-        raise ConfigError(f"epochs must be at least 1, not {epochs}")
-    if not lr > 0:
-        raise ConfigError(f"learning rate must be positive, not {lr}")
-    if batches < 1 or per_class < 1:
-        raise ConfigError("batches per epoch and images per emotion must be at least 1")
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise ConfigError(f"epochs must be between 1 and {MAX_EPOCHS}, not {epochs}")
+    if not 0 < lr <= 1:
+        raise ConfigError(f"learning rate must be in (0, 1], not {lr}")
+    if not 1 <= batches <= MAX_BATCHES:
+        raise ConfigError(f"batches per epoch must be between 1 and {MAX_BATCHES}, not {batches}")
+    if not 1 <= per_class <= MAX_PER_CLASS:
+        raise ConfigError(f"images per emotion per batch must be between 1 and {MAX_PER_CLASS}, not {per_class}")
     return distortion, targets
 
 
-def finetune(store: Store, model_id: str, protocol: str = "paper", distortion: str | None = None,
+def finetune(store: Store, model_id: str, protocol: str = DEFAULT_PROTOCOL, distortion: str | None = None,
              targets: str | None = None, epochs: int = DEFAULT_EPOCHS, seed: int = 0,
              device: str = "auto", augment: bool = False, progress: ProgressFn | None = None,
              on_epoch: Callable[[dict], None] | None = None, lr: float = DEFAULT_LR,
              batches: int = BATCHES_PER_EPOCH, per_class: int = PER_CLASS,
-             val_fraction: float = VAL_FRACTION, predict: bool = True) -> str:
+             val_fraction: float = VAL_FRACTION, predict: bool = True,
+             train_split: str | None = None) -> str:
     """Fine-tune `model_id`, register the variant, predict every stimulus; returns the variant id.
 
     `on_epoch(row)` receives each training-curve row (epoch, train/val loss and accuracy) as it
-    is made, for a live chart. `progress(fraction, text)` follows the batches.
+    is made, for a live chart. `progress(fraction, text)` follows the batches. `train_split`
+    (external protocol only): train on the outside faces of that split alone.
     """
     from disfer.models import load_model
 
-    distortion, targets = _check(protocol, distortion, targets, epochs, lr, batches, per_class)
+    distortion, targets = _check(protocol, distortion, targets, epochs, lr, batches, per_class, augment)
     model = load_model(model_id, device=device, store=store)   # unknown model, missing GPU
-    pool = _pool(store, protocol, distortion, seed, val_fraction, augment)
+    if train_split is not None and protocol != "external":
+        raise ConfigError("--train-split chooses the outside faces of the external protocol")
+    pool = _pool(store, protocol, distortion, seed, val_fraction, augment, train_split)
     model.load()   # weights present and readable, before any training
     variant = safe_name(variant_id(model_id, protocol, distortion, targets if protocol == "curated" else None,
                                    augment, seed), "variant name")   # it names the weights file
+    if protocol == "external":   # the study's own distortion(s), at the study's levels
+        render = pool.summary["render"]
+        augment_with, params = tuple(render), tuple(tuple(v) for v in render.values())
+    else:
+        augment_with, params = (_augment_with(distortion) if augment else ()), ()
     config = TrainConfig(scheme=targets, epochs=epochs, lr=lr, batches=batches, per_class=per_class,
-                         seed=seed, augment_with=_augment_with(distortion) if augment else ())
-    settings = _settings(model, protocol, distortion, augment, config, val_fraction)
+                         seed=seed, augment_with=augment_with, augment_params=params)
+    settings = {**_settings(model, protocol, distortion, augment, config, val_fraction),
+                "train_split": train_split}
     with _tracked_run(store, {**settings, "variant": variant}) as run_id:
         result = _train(model, pool, config, progress, on_epoch)
         checkpoint = write_checkpoint(store, variant, model.network.state_dict())
@@ -119,16 +158,19 @@ def finetune(store: Store, model_id: str, protocol: str = "paper", distortion: s
 
 
 def _pool(store: Store, protocol: str, distortion: str | None, seed: int, val_fraction: float,
-          augment: bool):
+          augment: bool, train_split: str | None = None):
     """The train/validation pool of the protocol (see `pools`)."""
-    from disfer.finetune.pools import curated_pool, paper_pool
+    from disfer.finetune.pools import curated_pool, external_pool, paper_pool
+    from disfer.ledger import current_ground_truth
 
     if protocol == "paper":
         return paper_pool(store, distortion, seed=seed, val_fraction=val_fraction, augment=augment)
-    from disfer.ledger import current_ground_truth
-
-    return curated_pool(store, current_ground_truth(store), distortion, seed=seed,
-                        val_fraction=val_fraction, augment=augment)
+    gt = current_ground_truth(store)
+    if protocol == "external":
+        excluded = set(gt.loc[gt["status"] == "excluded", "source_id"].astype(int))
+        return external_pool(store, distortion, seed=seed, val_fraction=val_fraction, excluded=excluded,
+                             split=train_split)
+    return curated_pool(store, gt, distortion, seed=seed, val_fraction=val_fraction, augment=augment)
 
 
 def _augment_with(distortion: str | None) -> tuple[str, ...]:
@@ -161,11 +203,18 @@ def _train(model, pool, config: TrainConfig, progress: ProgressFn | None,
 def _full_config(settings: dict, pool, result) -> dict:
     """The settings completed with what the run found: split, curve, best epoch, time."""
     best = result.curve[result.best_epoch]
-    paper = settings["protocol"] == "paper"
-    batch_size = 7 * settings["images_per_emotion_per_batch"] if paper else None
+    balanced = settings["protocol"] in ("paper", "external")   # every emotion present
+    batch_size = 7 * settings["images_per_emotion_per_batch"] if balanced else None
+    parent_val = result.curve[0]["val_accuracy"]
+    epochs = [r["seconds"] for r in result.curve[1:]]
     return {**settings, "batch_size": batch_size, "split": pool.summary, "curve": result.curve,
+            "train_sources": pool.split.train_sources, "val_sources": pool.split.val_sources,
             "best_epoch": result.best_epoch, "best_val_accuracy": best["val_accuracy"],
-            "parent_val_accuracy": result.curve[0]["val_accuracy"], "seconds": round(result.seconds, 3)}
+            "parent_val_accuracy": parent_val,
+            "worse_than_parent": best["val_accuracy"] < parent_val,
+            "evaluation_includes_training_images": settings["protocol"] != "external",
+            "seconds_per_epoch": round(sum(epochs) / len(epochs), 3) if epochs else None,
+            "seconds": round(result.seconds, 3)}
 
 
 @contextmanager
@@ -227,11 +276,39 @@ def variant_summary(store: Store, variant: str) -> dict:
             "SELECT m.weights_path, (SELECT count(*) FROM predictions p WHERE p.model_id = m.model_id) "
             "FROM models m WHERE m.model_id = ?", [variant]).fetchone()
     return {"variant": variant, "parent": config["parent"], "protocol": config["protocol"],
-            "distortion": config["distortion"], "targets": config["targets"],
+            "distortion": config["distortion"], "targets": config["targets"], "epochs": config["epochs"],
             "best_epoch": config["best_epoch"], "best_val_accuracy": config["best_val_accuracy"],
             "parent_val_accuracy": config["parent_val_accuracy"],
+            "worse_than_parent": config["best_val_accuracy"] < config["parent_val_accuracy"],
+            "validation_note": validation_note(config), "evaluation_note": evaluation_note(config),
             "train_images": config["split"]["train_images"], "val_images": config["split"]["val_images"],
-            "weights_path": weights_path, "predictions": int(n), "seconds": config["seconds"]}
+            "train_sources": len(config.get("train_sources", config["split"]["train_sources"])),
+            "val_sources": len(config.get("val_sources", config["split"]["val_sources"])),
+            "weights_path": weights_path, "predictions": int(n), "seconds": config["seconds"],
+            "seconds_per_epoch": config.get("seconds_per_epoch")}
+
+
+def plural(n: int, word: str) -> str:
+    """'1 epoch', '2 epochs'."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def validation_note(config: dict) -> str | None:
+    """The flag of a variant worse than its parent on validation, else None."""
+    best, before = config["best_val_accuracy"], config["parent_val_accuracy"]
+    if best < before:
+        return f"worse than its parent on validation: {best:.3f} vs {before:.3f}"
+    return None
+
+
+def evaluation_note(config: dict) -> str:
+    """What the study's stimuli are to this variant: a held-out test set, or partly its training set."""
+    if config["protocol"] == "external":
+        return "trained on faces outside the study: every study stimulus is held out"
+    if config["protocol"] == "paper":
+        return PAPER_NOTE
+    return ("trained on the study's curated dataset: its evaluation on the study includes training "
+            "images; compare on held-out faces")
 
 
 def fine_tuned_variants(store: Store) -> list[str]:

@@ -1,4 +1,5 @@
-"""Before / after: a fine-tuned variant against its parent, from the analysis layer's curves."""
+"""Before / after: a fine-tuned variant against its parent, from the analysis layer's curves
+(the held-out comparison itself is `disfer.analysis.heldout`)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,13 @@ def robustness_drop(curve: pd.DataFrame) -> pd.DataFrame:
         rows.append((rater, distortion, int(top["level"]), original, float(top["accuracy"]),
                      100.0 * (original - float(top["accuracy"]))))
     return pd.DataFrame(rows, columns=cols)
+
+
+def curve_for_chart(curve) -> pd.DataFrame:
+    """The training curve's accuracies per epoch (`accuracy_by_epoch`), keeping only the series
+    with at least two points: a line chart draws no line through one point, and a legend entry
+    without a line misleads (after one epoch, training accuracy has one point)."""
+    from disfer.analysis.training import accuracy_by_epoch
+
+    wide = accuracy_by_epoch(curve)
+    return wide[[c for c in wide.columns if wide[c].notna().sum() >= 2]]

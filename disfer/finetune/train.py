@@ -66,6 +66,9 @@ class TrainConfig:
     seed: int = 0
     # Distortions the loop may render for AUGMENT items (a random one and level per draw).
     augment_with: tuple[str, ...] = ()
+    # The parameter of each level per distortion of augment_with (the study's, as built); empty:
+    # the registry's levels.
+    augment_params: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass
@@ -90,15 +93,16 @@ def _inputs(model, faces: np.ndarray) -> torch.Tensor:
 
 
 def _augment(faces: np.ndarray, distortions: np.ndarray, names: tuple[str, ...],
-             rng: np.random.Generator) -> np.ndarray:
+             rng: np.random.Generator, params: tuple[tuple[float, ...], ...] = ()) -> np.ndarray:
     todo = np.flatnonzero(distortions == AUGMENT)
     if len(todo) == 0 or not names:
         return faces
     faces = faces.copy()
     for i in todo:
-        name = names[int(rng.integers(len(names)))]
-        level = int(rng.integers(1, len(DISTORTIONS[name].levels) + 1))
-        faces[i] = render(faces[i], name, level, seed=int(rng.integers(2**62)))
+        k = int(rng.integers(len(names)))
+        levels = params[k] if params else DISTORTIONS[names[k]].levels
+        level = int(rng.integers(1, len(levels) + 1))
+        faces[i] = render(faces[i], names[k], level, seed=int(rng.integers(2**62)), param=levels[level - 1])
     return faces
 
 
@@ -151,7 +155,7 @@ def train(model, train_data: TrainData, val_data: TrainData, config: TrainConfig
             sum_loss, n_seen, n_right = 0.0, 0, 0
             for b, batch in enumerate(composer.epoch(epoch)):
                 faces = _augment(train_data.faces[batch], train_data.distortions[batch],
-                                 config.augment_with, aug_rng)
+                                 config.augment_with, aug_rng, config.augment_params)
                 logits = model.logits_to_canonical(network(_inputs(model, faces)).float())
                 loss = target_loss(config.scheme, logits,
                                    torch.from_numpy(targets[batch]).to(device))
