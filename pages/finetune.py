@@ -29,7 +29,7 @@ from disfer.finetune.compare import curve_for_chart, robustness_drop
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS
 from disfer.finetune.targets import SCHEMES
 
-require_page("finetune")
+actor = require_page("finetune")
 
 facts = page_header("Fine-tuning", "External (faces outside the study, the study's distortion rendered "
                     "on the fly: the study stays a clean test set), the paper's protocol (the study's "
@@ -80,7 +80,7 @@ if start:
                            targets=targets if protocol == "curated" else None, epochs=int(epochs),
                            seed=int(seed), device=device, augment=augment, batches=int(batches),
                            per_class=int(per_class), on_epoch=on_epoch,
-                           progress=lambda f, text: bar.progress(min(f, 1.0), text=text))
+                           progress=lambda f, text: bar.progress(min(f, 1.0), text=text), actor=actor)
     except DisferError as err:
         bar.empty()
         st.error(md(err))

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from disfer.access import Actor, require
 from disfer.data.distortions import DISTORTIONS
 from disfer.errors import ConfigError, DisferError
 from disfer.finetune.checkpoints import SHA256_KEY, Checkpoint, write_checkpoint
@@ -122,13 +123,16 @@ def finetune(store: Store, model_id: str, protocol: str = DEFAULT_PROTOCOL, dist
              on_epoch: Callable[[dict], None] | None = None, lr: float = DEFAULT_LR,
              batches: int = BATCHES_PER_EPOCH, per_class: int = PER_CLASS,
              val_fraction: float = VAL_FRACTION, predict: bool = True,
-             train_split: str | None = None) -> str:
+             train_split: str | None = None, actor: Actor | str | None = None) -> str:
     """Fine-tune `model_id`, register the variant, predict every stimulus; returns the variant id.
 
     `on_epoch(row)` receives each training-curve row (epoch, train/val loss and accuracy) as it
     is made, for a live chart. `progress(fraction, text)` follows the batches. `train_split`
-    (external protocol only): train on the outside faces of that split alone.
+    (external protocol only): train on the outside faces of that split alone. `actor`: who runs
+    it (a signed-in person needs the admin role); the run is signed by them.
     """
+    if isinstance(actor, Actor):
+        require(actor, "finetune")
     from disfer.models import load_model
 
     distortion, targets = _check(protocol, distortion, targets, epochs, lr, batches, per_class, augment)
@@ -148,7 +152,7 @@ def finetune(store: Store, model_id: str, protocol: str = DEFAULT_PROTOCOL, dist
                          seed=seed, augment_with=augment_with, augment_params=params)
     settings = {**_settings(model, protocol, distortion, augment, config, val_fraction),
                 "train_split": train_split}
-    with _tracked_run(store, {**settings, "variant": variant}) as run_id:
+    with _tracked_run(store, {**settings, "variant": variant}, actor) as run_id:
         result = _train(model, pool, config, progress, on_epoch)
         checkpoint = write_checkpoint(store, variant, model.network.state_dict())
         _register(store, run_id, variant, model, checkpoint, _full_config(settings, pool, result))
@@ -218,10 +222,10 @@ def _full_config(settings: dict, pool, result) -> dict:
 
 
 @contextmanager
-def _tracked_run(store: Store, config: dict) -> Iterator[int]:
-    """A 'finetune' row in `runs` for the block; marked failed if the block raises."""
+def _tracked_run(store: Store, config: dict, actor: Actor | str | None = None) -> Iterator[int]:
+    """A 'finetune' row in `runs` for the block, signed by `actor`; marked failed if the block raises."""
     with store.write() as con:
-        run_id = start_run(con, "finetune", config)
+        run_id = start_run(con, "finetune", config, actor)
     try:
         yield run_id
     except BaseException as err:
