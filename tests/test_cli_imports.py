@@ -65,7 +65,7 @@ def test_deferred_options_are_declared_when_their_command_is_used(capsys, store)
             main(["--db", str(store.path), *argv])
         assert exit.value.code == 0
     out = capsys.readouterr().out
-    assert "{paper,curated}" in out and "queue" in out and "confirmed, relabeled" in out
+    assert "{external,paper,curated}" in out and "queue" in out and "confirmed, relabeled" in out
     with pytest.raises(SystemExit) as exit:
         main(["--db", str(store.path), "export", "out"])
     assert exit.value.code == 2 and "--format" in capsys.readouterr().err
