@@ -127,7 +127,7 @@ def test_lock_wait_names_the_holder(tmp_path):
     holder = ctx.Process(target=_hold, args=(str(path), ready, release))
     holder.start()
     try:
-        assert ready.wait(30)
+        assert ready.wait(120)  # a spawned interpreter can take long to start on a busy machine
         with pytest.raises(StoreLockedError, match=rf"process {holder.pid} "):
             Store(path, lock_timeout=0.5).schema_version()
     finally:
