@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _settle, _wait_for_server  # noqa: E402
+from app_server import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+from app_server import settle as _settle  # noqa: E402
 
 # (url path, file name, tab to open first or None); the router's first page is served at the root.
 SHOTS = [("", "overview", None), ("robustness", "robustness", None),
@@ -61,15 +60,7 @@ def main() -> int:
             db = Path(tmp) / "demo.duckdb"
             print("building the demo study ...")
             build_demo(Store(db), finetune=False)
-        port = _free_port()
-        env = {**os.environ, "DISFER_DB": str(db), "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_for_server(url, proc)
+        with running_app(db, log=Path(tmp) / "app.log") as url:
             args.out.mkdir(parents=True, exist_ok=True)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -91,9 +82,6 @@ def main() -> int:
                         print(f"{target} is over {LIMIT // 1000} KB", file=sys.stderr)
                         return 1
                 browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
     return 0
 
 

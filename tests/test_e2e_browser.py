@@ -7,22 +7,18 @@ browser. Skips, saying why, where chromium is absent. Screenshots go to $DISFER_
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, log_tail, running_app
+from app_server import settle as _settle
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 def router_pages() -> dict[str, str]:
     """url path (st.Page infers it from the file name) -> title, for every page the router lists
@@ -36,26 +32,6 @@ def router_pages() -> dict[str, str]:
 # The dashboard's own pages show their router title as the heading.
 TITLED = {"overview", "stimuli", "robustness", "confusion", "agreement", "audit", "saliency"}
 ERROR_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}: {proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -75,43 +51,17 @@ def study_copy(tmp_path_factory, request) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(study_copy):
-    port = _free_port()
-    env = {**os.environ, "DISFER_DB": str(study_copy), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-         # (not --server.fileWatcherType none: with it, streamlit 1.67 ignores st.navigation)
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_server(url, proc)
+    with running_app(study_copy, log=study_copy.with_suffix(".log")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
-def _settle(page, timeout_ms: int = 120_000) -> None:
-    """Wait until the script run has finished and every element has arrived (no skeletons left)."""
-    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
-    deadline = time.monotonic() + timeout_ms / 1000
-    quiet_since = None
-    while time.monotonic() < deadline:
-        busy = (page.locator('[data-testid="stApp"][data-test-script-state="running"]').count() > 0
-                or page.locator('[data-testid="stStatusWidget"]').count() > 0
-                or page.locator('[data-testid^="stSkeleton"]').count() > 0)
-        if busy:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 1.0:
-            return
-        page.wait_for_timeout(200)
-    raise TimeoutError("the page kept running")
+@contextlib.contextmanager
+def server_log_on_failure(study_copy: Path):
+    """A browser timeout says little; the server's last words usually say why."""
+    try:
+        yield
+    except Exception as err:
+        raise AssertionError(f"{err}\n--- server log ---\n{log_tail(study_copy.with_suffix('.log'))}") from err
 
 
 # Every chart as a reader sees it: the drawn SVG or canvas of each vega-embed on screen, and any
@@ -136,7 +86,7 @@ def _check_charts(page, where: str) -> int:
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: f"{v[0]}x{v[1]}")
-def test_every_page_renders_in_chromium(app_url, viewport):
+def test_every_page_renders_in_chromium(app_url, study_copy, viewport):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -147,7 +97,7 @@ def test_every_page_renders_in_chromium(app_url, viewport):
     shots.mkdir(parents=True)
     print(f"\nscreenshots: {shots}")
     seen, charts = {}, {}
-    with sync_api.sync_playwright() as pw:
+    with server_log_on_failure(study_copy), sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
@@ -193,14 +143,14 @@ def test_every_page_renders_in_chromium(app_url, viewport):
     assert charts["confusion / Error correlation and consistency (Figure 4)"] == 2
 
 
-def test_three_downloads_clicked_at_once_all_arrive(app_url, tmp_path):
+def test_three_downloads_clicked_at_once_all_arrive(app_url, study_copy, tmp_path):
     """PNG, SVG and CSV of the Robustness page clicked within a second: three files. (A click used to
     rerun the page, which re-registered every button's file; the next click asked for the old one:
     `MediaFileStorageError: Deferred file ... not found`, and nothing arrived.)"""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
+    with server_log_on_failure(study_copy), sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(accept_downloads=True, viewport={"width": 1400, "height": 900})

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _settle, _wait_for_server
+from app_server import CHROMIUM, CHROMIUM_ARGS, running_app
+from app_server import settle as _settle
 
 from disfer.store import Store
 
@@ -38,23 +39,9 @@ def demo_db(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(demo_db):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DISFER_CURATOR"}
-    env.update(DISFER_DB=str(demo_db), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_server(url, proc)
+    # no curator name from the environment: the test signs its decisions through the page
+    with running_app(demo_db, log=demo_db.with_suffix(".log"), drop_env=("DISFER_CURATOR",)) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _heading(page) -> str:

@@ -13,7 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _settle, _wait_for_server
+from app_server import CHROMIUM, CHROMIUM_ARGS, free_port, running_app, stop
+from app_server import settle as _settle
 
 USERS = {
     "ann": {"sub": "ann", "email": "ann@lab.org", "roles": ["admin"]},
@@ -25,18 +26,6 @@ EXPECTED_NAV = {"ann": VIEW_PAGES | {"Curation", "Export", "Fine-tuning", "Uploa
                 "cat": VIEW_PAGES | {"Curation"}, "vic": VIEW_PAGES}
 
 
-def _start(args: list[str], env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
-    return subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture(scope="module")
 def hosted_app(tmp_path_factory, demo_store):
     if not CHROMIUM.exists():
@@ -44,22 +33,13 @@ def hosted_app(tmp_path_factory, demo_store):
     folder = tmp_path_factory.mktemp("hosted")
     db = folder / "study.duckdb"
     db.write_bytes(Path(demo_store).read_bytes())
-    idp_port, app_port = _free_port(), _free_port()
+    idp_port = free_port()
     mock = Path(sys.executable).with_name("oidc-provider-mock")
-    idp = _start([str(mock), "--port", str(idp_port),
-                  *[a for claims in USERS.values() for a in ("--user-claims", json.dumps(claims))]])
-    app_url = f"http://127.0.0.1:{app_port}"
-    secrets = folder / "secrets.toml"
-    secrets.write_text(
-        "[auth]\n"
-        f'redirect_uri = "{app_url}/oauth2callback"\n'
-        'cookie_secret = "a-test-cookie-secret-of-enough-length"\n'
-        'client_id = "disfer-studio"\nclient_secret = "any"\n'
-        f'server_metadata_url = "http://127.0.0.1:{idp_port}/.well-known/openid-configuration"\n')
-    env = {**os.environ, "DISFER_DB": str(db), "DISFER_HOSTED": "1", "PYTHONPATH": str(ROOT)}
-    app = _start([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-                  "--server.port", str(app_port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                  "--browser.gatherUsageStats", "false", "--secrets.files", str(secrets)], env=env, cwd=ROOT)
+    idp_log = folder / "idp.log"
+    with open(idp_log, "w") as out:
+        idp = subprocess.Popen([str(mock), "--port", str(idp_port),
+                                *[a for claims in USERS.values() for a in ("--user-claims", json.dumps(claims))]],
+                               stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -68,13 +48,25 @@ def hosted_app(tmp_path_factory, demo_store):
                 break
             except OSError:
                 if time.monotonic() > deadline or idp.poll() is not None:
-                    raise RuntimeError(f"oidc-provider-mock did not start: {idp.stdout.read()}") from None
+                    raise RuntimeError(f"oidc-provider-mock did not start: {idp_log.read_text()}") from None
                 time.sleep(0.3)
-        _wait_for_server(app_url, app)
-        yield app_url, db
+        # The redirect address names the app's port, so the secrets are written once it is known:
+        # running_app takes the port from a free one we pick here and pass on.
+        app_port = free_port()
+        app_url = f"http://127.0.0.1:{app_port}"
+        secrets = folder / "secrets.toml"
+        secrets.write_text(
+            "[auth]\n"
+            f'redirect_uri = "{app_url}/oauth2callback"\n'
+            'cookie_secret = "a-test-cookie-secret-of-enough-length"\n'
+            'client_id = "disfer-studio"\nclient_secret = "any"\n'
+            f'server_metadata_url = "http://127.0.0.1:{idp_port}/.well-known/openid-configuration"\n')
+        with running_app(db, log=folder / "app.log", env={"DISFER_HOSTED": "1"}, port=app_port,
+                         args=("--secrets.files", str(secrets))) as url:
+            assert url == app_url
+            yield app_url, db
     finally:
-        _stop(app)
-        _stop(idp)
+        stop(idp)
 
 
 @pytest.fixture(scope="module")

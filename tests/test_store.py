@@ -1,4 +1,3 @@
-import multiprocessing as mp
 import subprocess
 import sys
 from pathlib import Path
@@ -112,27 +111,22 @@ def test_not_a_duckdb_file(tmp_path):
         Store(bad).schema_version()
 
 
-def _hold(path, ready, release):
-    con = duckdb.connect(path)
-    ready.set()
-    release.wait(20)
-    con.close()
-
-
 def test_lock_wait_names_the_holder(tmp_path):
     path = tmp_path / "busy.duckdb"
     Store(path).schema_version()
-    ctx = mp.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold, args=(str(path), ready, release))
-    holder.start()
+    # A plain child interpreter, not multiprocessing's spawn: spawn re-runs the parent's __main__,
+    # which after an AppTest in the same session is a dashboard page.
+    code = (f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
+            "sys.stdin.readline(); c.close()")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        assert ready.wait(120)  # a spawned interpreter can take long to start on a busy machine
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreLockedError, match=rf"process {holder.pid} "):
             Store(path, lock_timeout=0.5).schema_version()
     finally:
-        release.set()
-        holder.join(20)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(20)
 
 
 def test_waits_for_a_short_holder(tmp_path):

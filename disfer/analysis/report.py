@@ -26,6 +26,7 @@ from disfer.analysis.humans import majority_arrays, participant_accuracy
 from disfer.analysis.models import cohen_kappa, mcnemar_test
 from disfer.analysis.overview import crowd_summary, study_facts
 from disfer.analysis.trials import HUMANS, load_study
+from disfer.data.rating import rating_failures
 from disfer.emotions import EMOTIONS
 
 TIE_RULE = "first emotion in canonical order among those with the most votes"
@@ -124,14 +125,15 @@ def audit_sentence(audit: dict) -> str:
 
 
 def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = "original",
-                 consensus: bool = True, study=None) -> dict:
+                 consensus: bool = True, study=None, include_failed: bool | None = None) -> dict:
     """Every figure of the study (see the JSON contract in the README / issue 5).
 
     bootstrap: replicates for the condition CIs (0: no CIs); seed: their seed. consensus: add the
     Dawid-Skene comparison (the slowest part at FERPlus scale). study: a Study already loaded from
-    this store (skips loading).
+    this store (skips loading). include_failed: count the votes of participants who failed the
+    rating page's attention checks (None: the study's setting, which leaves them out).
     """
-    study = study if study is not None else load_study(store, label_kind=label_kind)
+    study = study if study is not None else load_study(store, label_kind=label_kind, include_failed=include_failed)
     counts = study.counts
     maj, tied, maj_correct = majority_arrays(study)
     judged = (maj >= 0) & study.has_label
@@ -180,6 +182,10 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
     report["study_kind"] = info["study_kind"]
     report["counts"]["playlists"] = info["playlists"]
     report["counts"]["sources_in_store"] = info["sources"]
+    failed = rating_failures(store)
+    left_out = set(failed) - set(study.participants.tolist())
+    report["counts"]["participants_failed_checks"] = len(failed)
+    report["counts"]["participants_left_out"] = len(left_out)
     ferplus = crowd_summary(store, "ferplus")
     if ferplus is not None:
         report["ferplus"] = ferplus
@@ -221,6 +227,8 @@ def report_text(report: dict) -> str:
     lines = [f"Study ({report.get('study_kind') or 'unknown kind'}, {report['label_kind']} labels): "
              f"{c['sources']} sources, {c['stimuli']} stimuli, {c['participants']} participants, "
              f"{c['votes']} votes, {c['models']} models",
+             *([f"  {c['participants_left_out']} participant(s) who failed the attention checks left out "
+                "(--include-failed counts them)"] if c.get("participants_left_out") else []),
              "",
              f"Humans (majority vote): accuracy {pct(h['accuracy'])}, single votes {pct(h['vote_accuracy'])}",
              f"  Fleiss' kappa {num(h['fleiss_kappa'])}, mean P_i {num(h['mean_p_i'])}, "

@@ -19,6 +19,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from disfer.data import rating
 from disfer.data.distortions import DISTORTION_ORDER, distortion_rank
 from disfer.emotions import EMOTION_INDEX, EMOTIONS
 from disfer.errors import ConfigError
@@ -36,7 +37,9 @@ _INDEX_SQL = (
      " coalesce(nullif(list_position(?, distortion), 0), 999), distortion, level) - 1)::INTEGER AS s"
      " FROM stimuli", "distortions"),
     ("CREATE TEMP TABLE part_index AS SELECT participant_id,"
-     " (row_number() OVER (ORDER BY participant_id) - 1)::INTEGER AS p FROM participants WHERE crowd = ?",
+     " (row_number() OVER (ORDER BY participant_id) - 1)::INTEGER AS p FROM participants WHERE crowd = ?"
+     # participants who failed the study's attention checks, when they are left out (the default)
+     " AND NOT (? AND participant_id IN (SELECT participant_id FROM rating_sessions WHERE status = 'failed'))",
      "crowd"),
     ("CREATE TEMP TABLE model_index AS SELECT model_id, parent_id,"
      " (row_number() OVER (ORDER BY model_id) - 1)::INTEGER AS m FROM models", None),
@@ -210,13 +213,18 @@ def _curated_truth(store, stimuli: pd.DataFrame, truth: np.ndarray):
     return stimuli.assign(label=primary), truth, keep
 
 
-def load_study(store, crowd: str = "study", label_kind: str = "original") -> Study:
+def load_study(store, crowd: str = "study", label_kind: str = "original",
+               include_failed: bool | None = None) -> Study:
     """Read stimuli, the crowd's votes and every model's predictions (three index tables, then
-    three queries returning integer codes)."""
+    three queries returning integer codes).
+
+    include_failed: keep the votes of participants who failed the rating page's attention checks;
+    None follows the study's setting (left out by default; disfer.data.rating)."""
     if label_kind not in LABEL_KINDS:
         raise ConfigError(f"unknown label kind {label_kind!r} (expected one of {', '.join(LABEL_KINDS)})")
-    params = {"distortions": [list(DISTORTION_ORDER)], "crowd": [crowd], None: None}
     with store.read() as con:
+        leave_out = rating.exclude_failed(con) if include_failed is None else not include_failed
+        params = {"distortions": [list(DISTORTION_ORDER)], "crowd": [crowd, leave_out], None: None}
         for sql, key in _INDEX_SQL:
             con.execute(sql, params[key])
         stimuli = con.execute(_STIMULI_SQL).df()

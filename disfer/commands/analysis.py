@@ -16,6 +16,9 @@ def register(sub) -> None:
     rep.add_argument("--labels", choices=("original", "curated"), default="original",
                      help="ground truth: the dataset's labels or the curated ones (default original)")
     rep.add_argument("--no-consensus", action="store_true", help="skip the Dawid-Skene comparison")
+    rep.add_argument("--include-failed", action="store_true",
+                     help="count the votes of participants who failed the rating page's attention checks "
+                          "(left out by default)")
     rep.set_defaults(func=_report, read_only=True)
 
     pred = sub.add_parser("predictions", help="predictions of models run elsewhere")
@@ -33,7 +36,7 @@ def _report(args) -> int:
     if args.bootstrap < 0:
         raise ConfigError(f"--bootstrap must be 0 or more, not {args.bootstrap}")
     report = study_report(args.store, bootstrap=args.bootstrap, seed=args.seed, label_kind=args.labels,
-                          consensus=not args.no_consensus)
+                          consensus=not args.no_consensus, include_failed=True if args.include_failed else None)
     print(json.dumps(report, indent=1) if args.json else report_text(report))
     return 0
 
