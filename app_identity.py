@@ -10,6 +10,7 @@ The router calls `gate()` before anything of the study is drawn, on every route;
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
@@ -68,10 +69,21 @@ def _sign_in_page() -> None:
     st.button("Sign out", on_click=st.logout)
 
 
+RATE_PAGE = "pages/rate.py"  # the crowd study's participant page, public at /rate
+
+
+def rate_page() -> st.Page:
+    """The participant page (pages/rate.py): in every navigation, listed in none. Participants
+    reach it by its address; it draws nothing of the dashboard around it."""
+    return st.Page(str(Path(__file__).parent / RATE_PAGE), title="Facial expressions study",
+                   url_path="rate", visibility="hidden")
+
+
 def gate() -> Actor:
     """In hosted mode, unless someone with a role is signed in, serve the sign-in page on every
     route and end the run; in local use, return the local user at once.
 
+    The study's participant page (/rate) is the one other page served there, without sign-in.
     The sign-in page is served through st.navigation (the only page registered), never by
     stopping before it: a run that registers no navigation makes Streamlit fall back to serving
     the files in pages/ by their URLs, which would run a page without this gate.
@@ -81,8 +93,9 @@ def gate() -> Actor:
         return local_actor(st.session_state.get(CURATOR_KEY))
     actor = None if cfg.problem else _signed_in(cfg)
     if actor is None or actor.role is None:
-        st.navigation([st.Page(_sign_in_page, title="Sign in", icon=":material/login:", default=True)],
-                      position="hidden").run()
+        # /rate stays public: participants of the crowd study never sign in.
+        st.navigation([st.Page(_sign_in_page, title="Sign in", icon=":material/login:", default=True),
+                       rate_page()], position="hidden").run()
         st.stop()
     return actor
 

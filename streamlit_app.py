@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_identity import gate, hosted, sidebar_identity
+from app_identity import gate, hosted, rate_page, sidebar_identity
 from disfer.access import may
 
 st.set_page_config(page_title="DisFER Studio", layout="wide")
@@ -26,6 +26,7 @@ PAGES = [
     ("pages/export.py", "Export", ":material/download:", "export"),
     ("pages/finetune.py", "Fine-tuning", ":material/model_training:", "finetune"),
     ("pages/upload.py", "Upload", ":material/upload:", "upload"),
+    ("pages/study.py", "Crowd study", ":material/how_to_reg:", "settings"),
     ("pages/admin.py", "Admin", ":material/admin_panel_settings:", "audit"),
 ]
 
@@ -36,5 +37,6 @@ if hosted():
 here = Path(__file__).parent
 # The navigation is built from the role: a page the role may not see is not registered, so its
 # URL answers "page not found"; the writes it would make check the role again anyway.
+# The crowd study's participant page (/rate) is registered for everyone and listed for no one.
 st.navigation([st.Page(str(here / path), title=title, icon=icon)
-               for path, title, icon, action in PAGES if may(actor.role, action)]).run()
+               for path, title, icon, action in PAGES if may(actor.role, action)] + [rate_page()]).run()

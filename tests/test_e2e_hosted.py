@@ -22,7 +22,7 @@ USERS = {
     "vic": {"sub": "vic", "email": "vic@lab.org", "roles": ["viewer"]},
 }
 VIEW_PAGES = {"Overview", "Stimuli", "Robustness", "Confusion", "Agreement", "Label audit", "Saliency"}
-EXPECTED_NAV = {"ann": VIEW_PAGES | {"Curation", "Export", "Fine-tuning", "Upload", "Admin"},
+EXPECTED_NAV = {"ann": VIEW_PAGES | {"Curation", "Export", "Fine-tuning", "Upload", "Crowd study", "Admin"},
                 "cat": VIEW_PAGES | {"Curation"}, "vic": VIEW_PAGES}
 
 

@@ -22,7 +22,7 @@ AUTH = {"redirect_uri": "http://127.0.0.1:9/oauth2callback", "cookie_secret": "c
 VIEW_PAGES = ["overview", "stimuli", "robustness", "confusion", "agreement", "audit", "saliency"]
 # Which of the writing pages each role reaches (the issue's role table).
 REACHES = {"viewer": set(), "curator": {"curation"}, "lead": {"curation"},
-           "admin": {"curation", "export", "finetune", "upload", "admin"}}
+           "admin": {"curation", "export", "finetune", "upload", "admin", "study"}}
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_hosted_without_sign_in_configured_refuses_in_one_line(study, monkeypatc
     assert not at.metric and not at.dataframe and not at.image
 
 
-@pytest.mark.parametrize("page", [None, *VIEW_PAGES, "curation", "export", "finetune", "upload", "admin"])
+@pytest.mark.parametrize("page", [None, *VIEW_PAGES, "curation", "export", "finetune", "upload", "admin", "study"])
 def test_before_sign_in_no_route_shows_the_study(study, monkeypatch, page):
     at = app(study.path, monkeypatch, None)
     if page is not None:
@@ -79,7 +79,7 @@ def test_before_sign_in_no_route_shows_the_study(study, monkeypatch, page):
 
 @pytest.mark.parametrize("role", list(REACHES))
 def test_each_role_reaches_exactly_its_pages(study, monkeypatch, role):
-    for page in ["curation", "export", "finetune", "upload", "admin"]:
+    for page in ["curation", "export", "finetune", "upload", "admin", "study"]:
         at = app(study.path, monkeypatch, person(role)).run()
         assert not at.exception, at.exception
         assert [b.label for b in at.sidebar.button][-1] == "Sign out"

@@ -449,7 +449,8 @@ def summary(store: Store) -> dict:
         "votes": int(votes),
         "checks_answered": int(checks),
         "check_error_rate": (wrong / checks) if checks else None,
-        "failure_rate": (by_status.get("failed", 0) / finished) if finished else None,
+        # not measured until someone has finished with checks in their plan
+        "failure_rate": (by_status.get("failed", 0) / finished) if finished and checks else None,
         "median_rt_ms": float(median_rt) if median_rt is not None else None,
     }
 
