@@ -69,11 +69,11 @@ def _sign_in_page() -> None:
     st.button("Sign out", on_click=st.logout)
 
 
-RATE_PAGE = "pages/rate.py"  # the crowd study's participant page, public at /rate
+RATE_PAGE = "app_pages/rate.py"  # the crowd study's participant page, public at /rate
 
 
 def rate_page() -> st.Page:
-    """The participant page (pages/rate.py): in every navigation, listed in none. Participants
+    """The participant page (app_pages/rate.py): in every navigation, listed in none. Participants
     reach it by its address; it draws nothing of the dashboard around it."""
     return st.Page(str(Path(__file__).parent / RATE_PAGE), title="Facial expressions study",
                    url_path="rate", visibility="hidden")
@@ -86,7 +86,7 @@ def gate() -> Actor:
     The study's participant page (/rate) is the one other page served there, without sign-in.
     The sign-in page is served through st.navigation (the only page registered), never by
     stopping before it: a run that registers no navigation makes Streamlit fall back to serving
-    the files in pages/ by their URLs, which would run a page without this gate.
+    the files in app_pages/ by their URLs, which would run a page without this gate.
     """
     cfg = config()
     if not cfg.hosted:

@@ -1,4 +1,4 @@
-"""DisFER Studio dashboard: the router and the shared frame. Pages live in pages/, one file each.
+"""DisFER Studio dashboard: the router and the shared frame. Pages live in app_pages/, one file each.
 
 Run with `make run` (or `streamlit run streamlit_app.py`). The store is $DISFER_DB or
 data/disfer.duckdb.
@@ -15,19 +15,19 @@ st.set_page_config(page_title="DisFER Studio", layout="wide")
 
 # (file, title, icon, the action a role needs to see the page: disfer.access.ACTIONS)
 PAGES = [
-    ("pages/overview.py", "Overview", ":material/dashboard:", "view"),
-    ("pages/stimuli.py", "Stimuli", ":material/grid_view:", "view"),
-    ("pages/robustness.py", "Robustness", ":material/show_chart:", "view"),
-    ("pages/confusion.py", "Confusion", ":material/apps:", "view"),
-    ("pages/agreement.py", "Agreement", ":material/groups:", "view"),
-    ("pages/audit.py", "Label audit", ":material/fact_check:", "view"),
-    ("pages/saliency.py", "Saliency", ":material/visibility:", "view"),
-    ("pages/curation.py", "Curation", ":material/edit_note:", "curate"),
-    ("pages/export.py", "Export", ":material/download:", "export"),
-    ("pages/finetune.py", "Fine-tuning", ":material/model_training:", "finetune"),
-    ("pages/upload.py", "Upload", ":material/upload:", "upload"),
-    ("pages/study.py", "Crowd study", ":material/how_to_reg:", "settings"),
-    ("pages/admin.py", "Admin", ":material/admin_panel_settings:", "audit"),
+    ("app_pages/overview.py", "Overview", ":material/dashboard:", "view"),
+    ("app_pages/stimuli.py", "Stimuli", ":material/grid_view:", "view"),
+    ("app_pages/robustness.py", "Robustness", ":material/show_chart:", "view"),
+    ("app_pages/confusion.py", "Confusion", ":material/apps:", "view"),
+    ("app_pages/agreement.py", "Agreement", ":material/groups:", "view"),
+    ("app_pages/audit.py", "Label audit", ":material/fact_check:", "view"),
+    ("app_pages/saliency.py", "Saliency", ":material/visibility:", "view"),
+    ("app_pages/curation.py", "Curation", ":material/edit_note:", "curate"),
+    ("app_pages/export.py", "Export", ":material/download:", "export"),
+    ("app_pages/finetune.py", "Fine-tuning", ":material/model_training:", "finetune"),
+    ("app_pages/upload.py", "Upload", ":material/upload:", "upload"),
+    ("app_pages/study.py", "Crowd study", ":material/how_to_reg:", "settings"),
+    ("app_pages/admin.py", "Admin", ":material/admin_panel_settings:", "audit"),
 ]
 
 # Nothing of the study before this line: in hosted mode it stops every route at the sign-in.

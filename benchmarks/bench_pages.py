@@ -47,7 +47,7 @@ def measure(path: Path, pages: list[str]) -> None:
     os.environ["DISFER_DB"] = str(path)
     print(f"{'page':<12} {'first load':>11} {'cached':>8}")
     for page in pages:
-        at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=900)
+        at = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=900)
         t = time.perf_counter()
         at.run()
         first = time.perf_counter() - t

@@ -1,6 +1,6 @@
 """DisFER Studio: humans versus FER models on distorted faces, label audit and curation.
 
-Arrows point one way: pages/ -> disfer/ -> disfer/store.py -> DuckDB. Nothing in this package
+Arrows point one way: app_pages/ -> disfer/ -> disfer/store.py -> DuckDB. Nothing in this package
 imports streamlit.
 """
 

@@ -101,10 +101,11 @@ def test_every_page_renders_in_chromium(app_url, study_copy, viewport):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-            # The entry point first, as a user would: on a fresh server, streamlit 1.67 answers a
-            # deep link into pages/ with the bare page until the router has run once.
-            page.goto(app_url)
+            # A deep link first, as a bookmark would be: it must go through the router (its nav and
+            # titles), never a bare page file (what streamlit does for a folder named pages/).
+            page.goto(f"{app_url}/audit")
             _settle(page)
+            assert "Label audit" in page.locator('[data-testid="stSidebarNav"]').inner_text()
             pages = router_pages()
             assert TITLED <= set(pages)
             default = next(iter(pages))  # the router's first page is served at the root address
@@ -119,7 +120,7 @@ def test_every_page_renders_in_chromium(app_url, study_copy, viewport):
                 assert errors.count() == 0, f"{path}: {errors.first.inner_text()}"
                 assert page.get_by_text("Page not found").count() == 0, f"{path}: page not found"
                 assert heading.strip() == title or path not in TITLED
-                assert "Label audit" in nav  # the router's page list, not a scan of pages/
+                assert "Label audit" in nav  # the router's page list, not a scan of app_pages/
                 seen[path] = time.monotonic() - start
                 charts[path] = _check_charts(page, path)
                 for i, tab in enumerate(page.get_by_role("tab").all()):

@@ -87,6 +87,7 @@ def _participate(browser, url: str, pid: str, careless: bool, shots: Path) -> tu
         seconds.append(time.monotonic() - start)
         if len(seconds) == 1:
             page.screenshot(path=str(shots / "rate-face.png"))
+    _settle(page)
     page.screenshot(path=str(shots / f"rate-end-{'careless' if careless else 'careful'}.png"))
     code = page.locator('[data-testid="stCode"]').inner_text().strip()
     page.close()

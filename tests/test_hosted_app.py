@@ -68,7 +68,7 @@ def test_before_sign_in_no_route_shows_the_study(study, monkeypatch, page):
     at.run()
     if page is not None:
         try:
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"app_pages/{page}.py").run()
         except ValueError:  # no navigation is even built before sign-in
             pass
     assert [b.label for b in at.button] == ["Sign in"]
@@ -84,7 +84,7 @@ def test_each_role_reaches_exactly_its_pages(study, monkeypatch, role):
         assert not at.exception, at.exception
         assert [b.label for b in at.sidebar.button][-1] == "Sign out"
         try:
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"app_pages/{page}.py").run()
         except ValueError:  # not in this role's navigation at all
             assert page not in REACHES[role]
             continue
@@ -107,7 +107,7 @@ def test_a_stranger_gets_no_access_unless_the_admin_allows_viewers(study, monkey
 
 def test_the_curators_decision_is_signed_with_their_identity(study, monkeypatch):
     at = app(study.path, monkeypatch, person("curator")).run()
-    at.switch_page("pages/curation.py").run()
+    at.switch_page("app_pages/curation.py").run()
     assert "curator" not in [w.key for w in at.text_input]  # the name cannot be typed in hosted mode
     next(b for b in at.button if b.label == "Confirm original label").click().run()
     assert not at.exception

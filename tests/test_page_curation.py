@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))  # pages import app_common from the repository roo
 
 def run_page(page: str, db: Path, monkeypatch, **state) -> AppTest:
     monkeypatch.setenv("DISFER_DB", str(db))
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=60)
     for key, value in state.items():
         at.session_state[key] = value
     return at.run()
@@ -132,14 +132,14 @@ def test_the_curator_stays_across_pages(study, monkeypatch):
     monkeypatch.setenv("DISFER_DB", str(study.path))
     monkeypatch.delenv("DISFER_CURATOR", raising=False)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.run().switch_page("pages/curation.py").run()
+    at.run().switch_page("app_pages/curation.py").run()
     assert button(at, "Save decision").disabled  # nobody yet
     at.text_input(key="curator_field").set_value("ann").run()
     assert not button(at, "Save decision").disabled
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("app_pages/audit.py").run()
     clean(at)
     at.session_state["curation_source_id"] = 1  # the audit's "Curate" button
-    at.switch_page("pages/curation.py").run()
+    at.switch_page("app_pages/curation.py").run()
     clean(at)
     assert at.text_input(key="curator_field").value == "ann"
     assert at.subheader[0].value == "Source 1: labelled happiness"
@@ -152,7 +152,7 @@ def test_the_curator_stays_across_pages(study, monkeypatch):
 def test_a_reload_keeps_curator_and_position_from_the_address(study, monkeypatch):
     monkeypatch.setenv("DISFER_DB", str(study.path))
     monkeypatch.delenv("DISFER_CURATOR", raising=False)
-    at = AppTest.from_file(str(ROOT / "pages" / "curation.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "curation.py"), default_timeout=60)
     at.query_params["curator"] = "ann"
     at.query_params["source"] = "3"
     at.run()
@@ -330,12 +330,12 @@ def test_leaving_and_coming_back_keeps_the_page_working(study, monkeypatch):
     monkeypatch.setenv("DISFER_DB", str(study.path))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
     at.session_state["curator"] = "ann"
-    at.run().switch_page("pages/curation.py").run()
+    at.run().switch_page("app_pages/curation.py").run()
     clean(at)
-    at.switch_page("pages/export.py").run()
+    at.switch_page("app_pages/export.py").run()
     clean(at)
     at.session_state["curation_source_id"] = 3  # as the audit page's "Curate" button does
-    at.switch_page("pages/curation.py").run()
+    at.switch_page("app_pages/curation.py").run()
     clean(at)
     assert at.subheader[0].value == "Source 3: labelled sadness"
     assert at.session_state["cur_labels"] == ["sadness"]

@@ -13,7 +13,7 @@ from disfer.outfiles import markdown_text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # pages import app_common from the repository root
-PAGE = str(ROOT / "pages" / "finetune.py")
+PAGE = str(ROOT / "app_pages" / "finetune.py")
 
 
 def _page(db: Path) -> AppTest:

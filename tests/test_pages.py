@@ -92,7 +92,7 @@ sys.path.insert(0, str(ROOT))  # pages import app_common from the repository roo
 
 def run_page(page: str, db: Path, timings: dict | None = None, **state) -> AppTest:
     """Run one page against the store at `db` (twice: the second run is the cached one we time)."""
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=TIMEOUT)
     for key, value in state.items():
         at.session_state[key] = value
     os.environ["DISFER_DB"] = str(db)
@@ -365,7 +365,7 @@ def test_stimuli_filters_and_opens_a_source(full_study):
 def test_audit_sends_a_source_to_curation(full_study):
     os.environ["DISFER_DB"] = str(full_study.path)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("app_pages/audit.py").run()
     assert_clean(at, "audit")
     assert at.title[0].value == "Label audit"
     at.button(key="curate-1").click().run()
@@ -375,7 +375,7 @@ def test_audit_sends_a_source_to_curation(full_study):
     assert at.subheader[0].value == "Source 1: labelled anger"
     # Source 1 also heads the curation queue: send one from the middle of it, to see it is the chosen
     # source that opens, not the queue's first.
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("app_pages/audit.py").run()
     assert at.title[0].value == "Label audit"
     next(s for s in at.selectbox if s.label == "Open a source in curation").set_value(8).run()
     next(b for b in at.button if b.label == "Curate this source").click().run()

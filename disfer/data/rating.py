@@ -3,7 +3,7 @@
 A participant opens the study link (`/rate?PROLIFIC_PID=..&STUDY_ID=..&SESSION_ID=..`, or
 `?pid=..` for other recruiters, or no id at all: then a random anonymous one), consents, and rates
 the images of one playlist one at a time, in an order of their own, with a few instructional
-attention checks spread among them. The page (pages/rate.py) is thin; every rule is here:
+attention checks spread among them. The page (app_pages/rate.py) is thin; every rule is here:
 
 - **Assignment** (`start`): the open playlist with the fewest live ratings (complete, plus in
   progress and not abandoned), lowest id on a tie, chosen and recorded in one transaction that

@@ -126,7 +126,7 @@ with side:
     else:
         st.markdown("**Which emotion does this face show?**")
     for i, emotion in enumerate(EMOTIONS):
-        st.button(f"{i + 1}  {emotion}", key=f"answer-{emotion}", on_click=_answer, args=(item, emotion),
+        st.button(emotion, key=f"answer-{emotion}", on_click=_answer, args=(item, emotion),
                   shortcut=str(i + 1), width="stretch")
 if st.session_state.get(SHOWN, (None,))[0] != item:
     st.session_state[SHOWN] = (item, time.time())  # the response time counts from here

@@ -26,11 +26,12 @@ if progress.empty:
     st.stop()
 
 settings = rating.read_settings(store)
-base = (st.context.url or "http://localhost:8501").rstrip("/")
+# The dashboard's address as the admin's browser sees it (streamlit drops this page's own path).
+base = (st.context.url or "http://localhost:8501").rstrip("/").removesuffix("/study")
 st.subheader("Study link")
 st.caption("Paste this into Prolific as the study URL; Prolific fills in each participant's ids. "
            "Other recruiters: `/rate?pid=ID`; without an id, each visitor gets an anonymous one.")
-st.code(rating.study_link(base), language=None)
+st.code(rating.study_link(base), language=None, wrap_lines=True)
 
 summary = rating.summary(store)
 cells = st.columns(6)
@@ -40,14 +41,15 @@ cells[2].metric("Failed checks", summary["failed"])
 cells[3].metric("Declined", summary["declined"])
 cells[4].metric("Failure rate", "not measured yet" if summary["failure_rate"] is None
                 else f"{summary['failure_rate']:.0%}", help="failed the attention checks, of those who finished")
-cells[5].metric("Median time per image", "not measured yet" if summary["median_rt_ms"] is None
-                else f"{summary['median_rt_ms'] / 1000:.1f} s")
+cells[5].metric("Time per image", "not measured yet" if summary["median_rt_ms"] is None
+                else f"{summary['median_rt_ms'] / 1000:.1f} s", help="median, from the image shown to the answer")
 
 st.subheader("Progress per playlist")
 st.caption(f"Target: {settings.target} complete ratings per playlist. A session silent for "
            f"{settings.abandon_minutes} minutes counts as abandoned and frees its place.")
 show_table(progress, "rating_progress", column_config={
     "playlist_id": st.column_config.NumberColumn("playlist", format="%d"),
+    "in_progress": "in progress",
     "toward_target": st.column_config.ProgressColumn("toward target", min_value=0.0, max_value=1.0, format="percent"),
 })
 

@@ -17,7 +17,7 @@ audit = analysed(label_audit)
 
 def curate(source_id: int) -> None:
     st.session_state["curation_source_id"] = int(source_id)
-    st.switch_page("pages/curation.py")  # relative to the router, as st.navigation registered it
+    st.switch_page("app_pages/curation.py")  # relative to the router, as st.navigation registered it
 
 
 sources = audit.all_versions_misclassified
