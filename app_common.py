@@ -66,9 +66,15 @@ def export_root(store: Store) -> Path:
     return Path(configured) if configured else Path(store.path).parent / "exports"
 
 
+# The server keeps the store open this long after an operation (disfer.store._KeepOpen): its many
+# sessions then skip opening the file for each read and write; after a quiet second the CLI can
+# take its turn.
+KEEP_OPEN_S = 1.0
+
+
 @st.cache_resource
 def _store_for(path: str) -> Store:
-    return Store(path)
+    return Store(path, keep_open=KEEP_OPEN_S)
 
 
 def get_store() -> Store:

@@ -12,6 +12,7 @@ bumps a change counter that the dashboard uses as its cache key.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import re
@@ -36,6 +37,64 @@ _migrate_lock = threading.Lock()
 # its handle, and closing any handle drops this process's file lock (POSIX locks are per process):
 # another process then writes beside us and the file is corrupted. So connect and close take turns.
 _instance_lock = threading.Lock()
+
+
+class _KeepOpen:
+    """One spare connection to a file, held for `idle` seconds after the last operation of this
+    process on it. While it is held, DuckDB's instance stays open, so the next operation's connect
+    costs well under a millisecond instead of opening the file (tens of ms on a study store) and
+    the last close does not checkpoint every time. After `idle` quiet seconds it is closed, and
+    another process (the CLI) can take its turn. Used by the dashboard's server, whose sessions
+    (the rating page's participants above all) make many small operations a second."""
+
+    _held: dict[str, _KeepOpen] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path, idle: float):
+        self.path, self.idle = path, idle
+        self.last_used = time.monotonic()
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    @classmethod
+    def touch(cls, path: Path, idle: float) -> None:
+        """Called with an operation's connection open: hold a spare one from now on."""
+        key = str(path)
+        with cls._lock:
+            keeper = cls._held.get(key)
+            if keeper is not None:
+                keeper.last_used = time.monotonic()
+                return
+            keeper = cls._held[key] = cls(path, idle)
+        with _instance_lock:
+            keeper.con = duckdb.connect(key)  # the instance is open: this only adds a handle
+        threading.Thread(target=keeper._release_when_idle, daemon=True, name="disfer-keep-open").start()
+
+    @classmethod
+    def release_all(cls) -> None:
+        """At exit: close what is held (DuckDB complains of a connection left open at exit)."""
+        with cls._lock:
+            held = list(cls._held.values())
+            cls._held.clear()
+        for keeper in held:
+            with _instance_lock:
+                if keeper.con is not None:
+                    keeper.con.close()
+
+    def _release_when_idle(self) -> None:
+        while True:
+            time.sleep(max(0.05, self.last_used + self.idle - time.monotonic()))
+            with self._lock:
+                if time.monotonic() - self.last_used < self.idle:
+                    continue
+                if self._held.get(str(self.path)) is not self:
+                    return  # released at exit
+                del self._held[str(self.path)]
+            with _instance_lock:
+                self.con.close()
+            return
+
+
+atexit.register(_KeepOpen.release_all)
 
 
 def default_db_path() -> Path:
@@ -81,11 +140,13 @@ class Store:
     """
 
     def __init__(self, path: str | Path | None = None, lock_timeout: float | None = None,
-                 read_only: bool = False):
+                 read_only: bool = False, keep_open: float = 0.0):
         self.path = Path(path) if path is not None else default_db_path()
         self.lock_timeout = (float(os.environ.get("DISFER_LOCK_TIMEOUT", "60"))
                              if lock_timeout is None else lock_timeout)
         self.read_only = read_only
+        # Seconds to keep the file open after an operation (see _KeepOpen); 0: close at once.
+        self.keep_open = keep_open
 
     @property
     def writable(self) -> bool:
@@ -158,6 +219,8 @@ class Store:
                 _check_readable(con, self.path)
             else:
                 self._ensure_schema(con)
+                if self.keep_open > 0:
+                    _KeepOpen.touch(self.path, self.keep_open)
             yield con
         except _DAMAGED as err:
             # A damaged file (cut short, overwritten) fails inside a query, not at open.

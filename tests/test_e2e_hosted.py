@@ -118,6 +118,19 @@ def test_before_sign_in_every_route_shows_nothing_of_the_study(hosted_app, brows
     context.close()
 
 
+def test_the_rating_page_is_public_and_shows_nothing_else(hosted_app, browser):
+    """A Prolific participant never signs in: /rate answers with the consent, and nothing of the
+    dashboard (no navigation, no sign-in) is drawn around it."""
+    url, _ = hosted_app
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{url}/rate?PROLIFIC_PID=5f0c1a2b3c4d5e6f7a8b9c0d&STUDY_ID=s1&SESSION_ID=x1")
+    page.get_by_role("button", name="I agree").wait_for(timeout=120_000)
+    assert page.get_by_role("button", name="Sign in").count() == 0
+    assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+    context.close()
+
+
 @pytest.mark.parametrize("who", ["ann", "cat", "vic"])
 def test_each_role_signs_in_and_sees_its_pages(hosted_app, browser, who):
     url, _ = hosted_app

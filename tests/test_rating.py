@@ -170,26 +170,42 @@ def test_a_double_click_or_a_replay_stores_one_vote(built_study):
 
 
 @pytest.mark.parametrize("case", ["not in the playlist", "a check not in the plan", "not an emotion",
-                                  "unknown participant", "after completion"])
+                                  "unknown participant", "not the next screen", "declined"])
 def test_answers_a_participant_cannot_give_are_refused_and_store_nothing(built_study, case):
+    rating.save_settings(built_study, RatingSettings(checks=2), ADMIN)
     s = arrive(built_study, "bad")
     outside = sorted(playlist_images(built_study, 2))[0]
     item, emotion, pid = s.next_item, "anger", "bad"
     if case == "not in the playlist":
         item = Item(outside)
     elif case == "a check not in the plan":
-        item = Item(s.items[0].stimulus_id, check_no=1, expected="fear")
-        item = item if item not in s.items else Item(item.stimulus_id, 1, "disgust")
+        item = next(Item(it.stimulus_id, it.check_no, e) for it in s.items if it.is_check
+                    for e in EMOTIONS if e != it.expected)
     elif case == "not an emotion":
         emotion = "contempt"
     elif case == "unknown participant":
         pid = "nobody"
+    elif case == "not the next screen":
+        item = s.items[3]  # skipping ahead
     else:
-        finish(built_study, "bad")
+        arrive(built_study, "no", consent=False)
+        pid = "no"
     before = counts(built_study)
     with pytest.raises(RatingError):
         rating.answer(built_study, pid, item, emotion, 100.0)
     assert counts(built_study) == before
+
+
+def test_an_answer_after_the_end_stores_nothing(built_study):
+    s = arrive(built_study, "ended")
+    first = s.next_item
+    end = finish(built_study, "ended")
+    before = counts(built_study)
+    assert rating.answer(built_study, "ended", first, "surprise", 10.0) == end  # a late replay: nothing new
+    assert counts(built_study) == before
+    with built_study.read() as con:
+        assert con.execute("SELECT emotion FROM votes WHERE participant_id = 'ended' AND stimulus_id = ?",
+                           [first.stimulus_id]).fetchone() == ("anger",)
 
 
 @pytest.mark.parametrize("value", ["a'b", "<b>x</b>", "x" * 10_000, "a\x00b", "a b", "é"])
@@ -322,3 +338,38 @@ def test_no_playlists_means_the_study_is_not_open(store):
     assert isinstance(store.path, object)
     with duckdb.connect(str(store.path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM rating_sessions").fetchone()[0] == 0
+
+
+def test_many_participants_answering_at_once_lose_and_duplicate_nothing(built_study):
+    """The load test's small version, without browsers: 10 participants in threads answer their
+    whole playlists at the same time, each answer sent twice (a double click)."""
+    rating.save_settings(built_study, RatingSettings(checks=2), ADMIN)
+    errors = []
+
+    def participant(i):
+        try:
+            store = type(built_study)(built_study.path, lock_timeout=60)
+            s = rating.start(store, Arrival(f"load{i}", {}), True)
+            while s.next_item is not None:
+                item = s.next_item
+                choice = item.expected if item.is_check else EMOTIONS[i % 7]
+                rating.answer(store, f"load{i}", item, choice, 700.0)
+                s = rating.answer(store, f"load{i}", item, choice, 700.0)
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=participant, args=(i,)) for i in range(PLAYLISTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors
+    with built_study.read() as con:
+        rows = con.execute("SELECT r.participant_id, r.status, r.playlist_id, count(v.stimulus_id),"
+                           " count(DISTINCT v.stimulus_id) FROM rating_sessions r JOIN votes v USING (participant_id)"
+                           " GROUP BY ALL ORDER BY 1").fetchall()
+        checks = con.execute("SELECT count(*) FROM attention_checks").fetchone()[0]
+    assert [r[1] for r in rows] == ["complete"] * PLAYLISTS
+    assert sorted(r[2] for r in rows) == list(range(1, PLAYLISTS + 1))
+    assert all(r[3] == r[4] == 28 for r in rows)  # every image once: none lost, none twice
+    assert checks == 2 * PLAYLISTS

@@ -140,3 +140,25 @@ def test_waits_for_a_short_holder(tmp_path):
     proc.wait(10)
     with Store(path).read() as con:
         assert con.execute("SELECT value FROM study_meta WHERE key = ?", ["after"]).fetchone()[0] == "wait"
+
+
+def test_a_store_kept_open_lets_other_processes_in_once_idle(tmp_path):
+    """The dashboard keeps its store open for a moment after each operation (fast reopening), and
+    must then let go so that the CLI can take its turn."""
+    import time
+
+    path = tmp_path / "kept.duckdb"
+    store = Store(path, keep_open=3.0)
+    store.schema_version()
+    probe = f"import duckdb; duckdb.connect({str(path)!r}).close(); print('opened')"
+
+    def other_process_opens() -> bool:
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+        return out.stdout.strip() == "opened"
+
+    store.schema_version()
+    assert not other_process_opens()  # still held: we used it a moment ago
+    time.sleep(4.5)
+    assert other_process_opens()  # quiet for longer than keep_open: released
+    with Store(path, lock_timeout=10).write() as con:  # and we can take it back
+        con.execute("INSERT INTO study_meta VALUES ('k', 'v')")

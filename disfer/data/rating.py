@@ -120,7 +120,11 @@ def check_settings(settings: RatingSettings) -> RatingSettings:
 
 def read_settings(store: Store) -> RatingSettings:
     with store.read() as con:
-        rows = con.execute("SELECT key, value FROM study_meta WHERE starts_with(key, ?)", [SETTINGS_PREFIX]).fetchall()
+        return _settings(con)
+
+
+def _settings(con) -> RatingSettings:
+    rows = con.execute("SELECT key, value FROM study_meta WHERE starts_with(key, ?)", [SETTINGS_PREFIX]).fetchall()
     stored = {key[len(SETTINGS_PREFIX):]: value for key, value in rows}
     values = {}
     for f in fields(RatingSettings):
@@ -222,19 +226,26 @@ def plan(stimulus_ids: list[str], checks: int, seed: int) -> list[Item]:
 
 @dataclass(frozen=True)
 class Session:
-    """Where a participant stands. `items` is their plan; `done` how many of its screens they have
-    answered (the next screen is items[done]); status: rating | complete | failed | declined."""
+    """Where a participant stands. `items` is their plan, `answered` the positions in it they have
+    answered (always its first ones: only the next screen is accepted); status: rating | complete
+    | failed | declined."""
 
     participant_id: str
     status: str
     playlist_id: int | None
     items: tuple[Item, ...]
-    done: int
+    answered: frozenset[int]
     failed_checks: int
 
     @property
+    def done(self) -> int:
+        return len(self.answered)
+
+    @property
     def next_item(self) -> Item | None:
-        return self.items[self.done] if self.status == "rating" and self.done < len(self.items) else None
+        if self.status != "rating":
+            return None
+        return next((it for i, it in enumerate(self.items) if i not in self.answered), None)
 
     @property
     def total(self) -> int:
@@ -254,15 +265,16 @@ def _session(con, participant_id: str) -> Session | None:
         return None
     status, playlist_id, seed, checks = row
     if playlist_id is None:
-        return Session(participant_id, status, None, (), 0, 0)
+        return Session(participant_id, status, None, (), frozenset(), 0)
     # `checks` as fixed at the start: a later change of the setting must not reshuffle a plan half done.
     items = tuple(plan(_playlist_ids(con, playlist_id), checks, seed))
     voted = {r[0] for r in con.execute("SELECT stimulus_id FROM votes WHERE participant_id = ?",
                                        [participant_id]).fetchall()}
     checked = dict(con.execute("SELECT check_no, answered = expected FROM attention_checks WHERE participant_id = ?",
                                [participant_id]).fetchall())
-    done = sum(1 for it in items if (it.check_no in checked if it.is_check else it.stimulus_id in voted))
-    return Session(participant_id, status, playlist_id, items, done, sum(1 for ok in checked.values() if not ok))
+    answered = frozenset(i for i, it in enumerate(items)
+                         if (it.check_no in checked if it.is_check else it.stimulus_id in voted))
+    return Session(participant_id, status, playlist_id, items, answered, sum(1 for ok in checked.values() if not ok))
 
 
 def session(store: Store, participant_id: str) -> Session | None:
@@ -296,9 +308,9 @@ FROM rating_sessions WHERE playlist_id IS NOT NULL GROUP BY playlist_id
 def start(store: Store, arrival: Arrival, consent: bool) -> Session:
     """Record the participant's answer to the consent; on yes, give them a playlist (see the
     module). A returning id gets its own session back, whatever it answers now."""
-    settings = read_settings(store)
 
     def write(con) -> Session:
+        settings = _settings(con)
         known = _session(con, arrival.participant_id)
         if known is not None:
             return known
@@ -333,37 +345,42 @@ def start(store: Store, arrival: Arrival, consent: bool) -> Session:
 
 
 def answer(store: Store, participant_id: str, item: Item, emotion: str, rt_ms: float | None) -> Session:
-    """Store one answer to one screen of the participant's plan; the session after it.
+    """Store the participant's answer to the screen they are on; the session after it.
 
-    Refused (RatingError, nothing stored): an unknown participant, one who has finished, a screen
-    not in their plan, an emotion not among the seven. Answering a screen already answered
-    changes nothing (a double click or a replayed request)."""
+    A screen they answered already changes nothing, whenever it comes (a double click, a replayed
+    request): no second vote, no error. Refused (RatingError, nothing stored): an unknown
+    participant, one who has finished, a screen not in their plan or not the next one, an
+    emotion not among the seven. One transaction, on one connection."""
     if emotion not in EMOTIONS:
         raise RatingError("the answer is not one of the seven emotions")
     if rt_ms is not None and not (0 <= rt_ms < 86_400_000):
         rt_ms = None
-    settings = read_settings(store)
 
     def write(con) -> Session:
-        now_session = _session(con, participant_id)
-        if now_session is None:
+        before = _session(con, participant_id)
+        if before is None:
             raise RatingError("unknown participant: open the study link again")
-        if item not in now_session.items:
+        if item not in before.items:
             raise RatingError("that image is not in this participant's playlist")
-        if now_session.status != "rating":
+        position = before.items.index(item)
+        if position in before.answered:
+            return before  # a replay
+        if before.status != "rating":
             raise RatingError("this participant has finished the study")
+        if item != before.next_item:
+            raise RatingError("that image is not the one on this participant's screen")
         now = _now()
         if item.is_check:
             con.execute("INSERT INTO attention_checks VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                         [participant_id, item.check_no, item.stimulus_id, item.expected, emotion, rt_ms, now])
         else:
             con.execute("INSERT INTO votes (participant_id, stimulus_id, emotion, rt_ms, answered_at) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        [participant_id, item.stimulus_id, emotion, rt_ms, now])
-        after = _session(con, participant_id)
-        status = after.status
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", [participant_id, item.stimulus_id, emotion, rt_ms, now])
+        after = replace(before, answered=before.answered | {position},
+                        failed_checks=before.failed_checks + int(item.is_check and emotion != item.expected))
+        status = "rating"
         if after.done >= after.total:
-            status = "failed" if failed_the_checks(after, settings) else "complete"
+            status = "failed" if failed_the_checks(after, _settings(con)) else "complete"
         con.execute("UPDATE rating_sessions SET last_seen_at = ?, status = ?, finished_at = ? WHERE participant_id = ?",
                     [now, status, now if status != "rating" else None, participant_id])
         return replace(after, status=status)
