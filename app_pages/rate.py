@@ -9,6 +9,7 @@ or nothing (a random anonymous id, put into the address so a reload resumes it).
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
@@ -35,8 +36,16 @@ store = get_store()
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _faces(db_path: str, stimulus_ids: tuple[str, ...]) -> dict[str, bytes]:
-    """A playlist's faces, read once per server for all its participants (they never change)."""
-    return stimulus_pixels(store, stimulus_ids)
+    """A playlist's faces as the PNGs shown, read and encoded once per server for all its
+    participants (they never change): an answer then costs no image encoding."""
+    from PIL import Image
+
+    pngs = {}
+    for sid, pixels in stimulus_pixels(store, stimulus_ids).items():
+        out = io.BytesIO()
+        Image.fromarray(face_image(pixels, FACE_SCALE)).save(out, format="PNG")
+        pngs[sid] = out.getvalue()
+    return pngs
 
 
 def _fail(text: str) -> None:
@@ -78,8 +87,9 @@ arrival = st.session_state[ARRIVAL]
 if SESSION not in st.session_state:
     st.session_state[SESSION] = rating.session(store, arrival.participant_id)
 session = st.session_state[SESSION]
-settings = rating.read_settings(store) if session is None or session.next_item is None \
-    else st.session_state.setdefault("rate_settings", rating.read_settings(store))
+if session is None or session.next_item is None or "rate_settings" not in st.session_state:
+    st.session_state["rate_settings"] = rating.read_settings(store)  # fresh at the start and the end
+settings = st.session_state["rate_settings"]
 
 if problem := st.session_state.pop(PROBLEM, None):
     st.warning(problem.capitalize() + ".")  # our own sentences (RatingError), never participant input
@@ -117,9 +127,9 @@ if session.done == 0 and not st.session_state.get(STARTED):
 
 st.progress(session.done / session.total, text=f"Image {session.done + 1} of {session.total}")
 playlist = tuple(sorted({it.stimulus_id for it in session.items}))
-pixels = _faces(str(store.path), playlist).get(item.stimulus_id, b"")
+png = _faces(str(store.path), playlist).get(item.stimulus_id)
 face, side = st.columns([3, 2], vertical_alignment="center")
-face.image(face_image(pixels, FACE_SCALE), width=48 * FACE_SCALE)
+face.image(png if png is not None else face_image(b"", FACE_SCALE), width=48 * FACE_SCALE)
 with side:
     if item.is_check:
         st.markdown(f"**For this image, please press *{item.expected}*.**")  # one of the seven, ours

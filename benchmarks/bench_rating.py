@@ -124,7 +124,9 @@ async def ws_participant(url: str, pid: str, think: float, seconds: list[float],
                          retries: list[int]) -> int:
     import websockets
 
-    async with websockets.connect(url.replace("http://", "ws://") + "/_stcore/stream", max_size=None) as ws:
+    # No client pings: a busy server answering late is what we measure, not a reason to hang up.
+    async with websockets.connect(url.replace("http://", "ws://") + "/_stcore/stream", max_size=None,
+                                  ping_interval=None) as ws:
         me = WsParticipant(ws, pid)
         page = await me.run()
         page = await me.run(page["buttons"]["I agree"])
