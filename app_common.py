@@ -154,14 +154,16 @@ def _cached_call(_fn: Callable, fn_key: str, db_path: str, counter: int, study_c
     return _fn(Store(db_path), *args, **kwargs)
 
 
-def cached(fn: Callable, *args, with_study: bool = False, **kwargs) -> Any:
+def cached(fn: Callable, *args, with_study: bool = False, study_only: bool = False, **kwargs) -> Any:
     """fn(store, *args, **kwargs) of a disfer function, computed once per change of the store.
 
     with_study: also pass the store's shared Study (original labels) as `study=`, for functions that
     take one in place of loading it (the review queue, the gallery).
+    study_only: fn reads none of curation's tables (events, settings, marks), so it is computed once
+    per change of the study counter: a curation decision leaves it cached.
     """
     store = get_store()
-    counter = change_counter(store)
+    counter = study_key(store) if study_only else change_counter(store)
     return _cached_call(fn, function_key(fn), str(store.path), counter, study_key(store), with_study, args,
                         tuple(sorted(kwargs.items())))
 
@@ -212,7 +214,7 @@ def page_header(title: str, caption: str | None = None) -> dict:
     from disfer.analysis import overview
 
     st.title(title)
-    facts = cached(overview)
+    facts = cached(overview, study_only=True)  # counts of the study: no curation decision changes them
     if facts["study_kind"] == "demo":
         st.warning(DEMO_BANNER, icon=":material/science:")
     if caption:

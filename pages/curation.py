@@ -199,7 +199,8 @@ nav.button("Skip", on_click=go, args=(1,), shortcut="s", icon=":material/arrow_f
 where = f"#{position + 1} of {len(queue_ids):,}" if position >= 0 else "not in this queue"
 mine_text = (f"mine {progress.mine:,} decided, {progress.remaining_mine:,} to go · {today:,} decisions today"
              if curator else "no curator yet")
-target = cached(ledger.target_curators)
+settings = cached(ledger.curation_settings)  # blind mode and the target, one read
+target = settings["target"]
 target_text = f" · {progress.below_target:,} below the target of {target} curators" if target > 1 else ""
 nav.markdown(f"**{where}** · everyone: {progress.decided:,} decided, {progress.remaining:,} remaining{target_text} · "
              f"{mine_text}")
@@ -219,10 +220,10 @@ if curator and ledger.may_open(source_id, marks(), curator, actor) and (
     state["marks_at"] = state["marked_at"] = time.monotonic()
     state["marked"] = (source_id, curator)
 reviewing = held()
-evidence = cached(curation.source_evidence, source_id)
+evidence = cached(curation.source_evidence, source_id, study_only=True)  # votes and models only
 
 # Blind mode: others' decisions on this face stay hidden until I have decided it (a lead may look).
-blind = cached(ledger.blind_mode)
+blind = settings["blind"]
 events = info["events"]
 i_decided = bool(curator) and bool(((events["curator"] == curator) & (events["status"] != "undo")
                                     & events["undone_by"].isna()).any()) if len(events) else False

@@ -55,6 +55,7 @@ from disfer.ledger.locks import LOCK_MINUTES, held_by_others, mark_open, may_ope
 from disfer.ledger.settings import (
     MAX_TARGET,
     blind_mode,
+    curation_settings,
     set_blind_mode,
     set_target_curators,
     target_curators,
@@ -62,7 +63,7 @@ from disfer.ledger.settings import (
 
 __all__ = [
     "DECISION_STATUSES", "GROUND_TRUTH_COLUMNS", "LOCK_MINUTES", "MAX_TARGET", "REVIEW_OUTCOMES", "VIEW_STATUSES", "Decision",
-    "accept", "blind_mode", "current_ground_truth", "curator_opinions", "decisions_today", "event_log",
+    "accept", "blind_mode", "curation_settings", "current_ground_truth", "curator_opinions", "decisions_today", "event_log",
     "event_summary", "fix", "held_by_others", "last_event_id", "mark_open", "may_open", "next_free", "open_marks",
     "parse_labels", "parse_weights", "primary_label", "record_decision", "reject", "resolve", "review",
     "set_blind_mode", "set_target_curators", "show_source", "suggest_status", "target_curators", "undo",

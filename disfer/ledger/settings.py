@@ -40,6 +40,13 @@ def set_blind_mode(store: Store, on: bool, lead: str | Actor) -> None:
     store.write_retrying(write, scope="curation")
 
 
+def curation_settings(store: Store) -> dict:
+    """Both settings in one read (the page asks after every decision): {'blind': bool, 'target': int}."""
+    with store.read() as con:
+        row = con.execute("SELECT value FROM study_meta WHERE key = ?", [BLIND_KEY]).fetchone()
+        return {"blind": row is not None and row[0] == "1", "target": target_from(con)}
+
+
 def target_curators(store: Store) -> int:
     """Curators who should decide each face (see the module); 1 unless a lead set it."""
     with store.read() as con:

@@ -31,15 +31,17 @@ FROM curation_events e
 WHERE e.status = 'rejected'
   AND NOT EXISTS (SELECT 1 FROM curation_events u WHERE u.undoes = e.event_id);
 
--- Migration 003's rule, plus the rejection: live = not an undo or a rejection, not undone, and no
--- live rejection of its face after it.
+-- Migration 003's rule, plus the rejection: live = not an undo or a rejection, not undone, and after
+-- its face's latest live rejection, if any. (A join on that rejection, not a NOT EXISTS per event:
+-- as cheap as 003's view, and the page reads it after every decision.)
 CREATE OR REPLACE VIEW curation_live AS
 SELECT e.event_id, e.source_id, e.curator, e.role, e.decided_at, e.labels, e.weights, e.status,
        e.note,
        CASE WHEN e.status = 'excluded' THEN 'excluded'
             ELSE array_to_string(list_sort(e.labels), '+') END AS key
 FROM curation_events e
+LEFT JOIN (SELECT source_id, max(event_id) AS last_rejection FROM curation_rejections GROUP BY source_id) r
+       ON r.source_id = e.source_id
 WHERE e.status NOT IN ('undo', 'rejected')
   AND NOT EXISTS (SELECT 1 FROM curation_events u WHERE u.undoes = e.event_id)
-  AND NOT EXISTS (SELECT 1 FROM curation_rejections r WHERE r.source_id = e.source_id
-                                                        AND r.event_id > e.event_id);
+  AND (r.last_rejection IS NULL OR e.event_id > r.last_rejection);
