@@ -126,6 +126,16 @@ def held() -> dict[int, list[str]]:
     return ledger.held_by_others(marks(), curator or None)
 
 
+def open_face(sid: int) -> None:
+    """Show face `sid`, and mark it mine at once (from a callback: before the run reads the store,
+    so the run that follows reads the change counter once, not again after my mark)."""
+    state["curation_source_id"] = int(sid)
+    if curator and ledger.may_open(sid, marks(), curator, actor):
+        state["marks"] = ledger.mark_open(store, sid, author)
+        state["marks_at"] = state["marked_at"] = time.monotonic()
+        state["marked"] = (int(sid), curator)
+
+
 def may_open(sid: int) -> bool:
     if ledger.may_open(sid, marks(), curator or None, actor):
         return True
@@ -162,7 +172,7 @@ def go(step: int) -> None:
     if found is None:
         state["cur_message"] = ("info", "No face that way is free: the others are being reviewed by other curators.")
         return
-    state["curation_source_id"] = found
+    open_face(found)
 
 
 def go_next_undecided() -> None:
@@ -172,14 +182,14 @@ def go_next_undecided() -> None:
     busy = held()
     ahead = [s for s in queue_ids[start:] + queue_ids[:start] if s not in mine and s != source_id and s not in busy]
     if ahead:
-        state["curation_source_id"] = ahead[0]
+        open_face(ahead[0])
     else:
         go(1)
 
 
 def jump(sid: int) -> None:
     if may_open(int(sid)):
-        state["curation_source_id"] = int(sid)
+        open_face(sid)
 
 
 with st.sidebar:
@@ -190,17 +200,16 @@ with st.sidebar:
 
 # -- where we are ---------------------------------------------------------------------------------
 progress = curation.queue_progress(queue, curator or None)
-today = cached(ledger.decisions_today, curator) if curator else 0
 nav = st.container(horizontal=True, vertical_alignment="center", gap="small")
 nav.button("Previous", on_click=go, args=(-1,), shortcut="p", icon=":material/arrow_back:",
            disabled=position <= 0)
 nav.button("Skip", on_click=go, args=(1,), shortcut="s", icon=":material/arrow_forward:",
            disabled=position >= len(queue_ids) - 1)
+settings = cached(ledger.curation_settings, curator or None)  # blind mode, the target, my day: one read
+target, today = settings["target"], settings["today"]
 where = f"#{position + 1} of {len(queue_ids):,}" if position >= 0 else "not in this queue"
 mine_text = (f"mine {progress.mine:,} decided, {progress.remaining_mine:,} to go · {today:,} decisions today"
              if curator else "no curator yet")
-settings = cached(ledger.curation_settings)  # blind mode and the target, one read
-target = settings["target"]
 target_text = f" · {progress.below_target:,} below the target of {target} curators" if target > 1 else ""
 nav.markdown(f"**{where}** · everyone: {progress.decided:,} decided, {progress.remaining:,} remaining{target_text} · "
              f"{mine_text}")
@@ -392,7 +401,7 @@ def undo_last() -> None:
         return
     state["cur_message"] = ("ok", f"Undid your decision on {describe(undone)} (event {target}); back to that face.")
     if undone is not None:
-        state["curation_source_id"] = int(undone["source_id"])
+        open_face(undone["source_id"])
         state.pop("form_for", None)  # the form starts again from what the face is now
 
 

@@ -215,14 +215,19 @@ def event_summary(store: Store, event_id: int) -> dict | None:
 def decisions_today(store: Store, curator: str | None = None) -> int:
     """Decisions and resolutions made today (the store's clock, local date), optionally by one
     curator; undos are not decisions, and an undone decision still took the curator's time."""
+    with store.read() as con:
+        return decisions_today_from(con, curator)
+
+
+def decisions_today_from(con, curator: str | None = None) -> int:
+    """`decisions_today` read through an open connection (several reads, one connection)."""
     sql = ("SELECT count(*) FROM curation_events WHERE status <> 'undo' "
            "AND CAST(decided_at AS DATE) = CAST(CAST(current_timestamp AS TIMESTAMP) AS DATE)")
     params: list = []
     if curator:
         sql += " AND curator = ?"
         params.append(curator)
-    with store.read() as con:
-        return int(con.execute(sql, params).fetchone()[0])
+    return int(con.execute(sql, params).fetchone()[0])
 
 
 def event_log(store: Store, source_id: int | None = None) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from disfer.access import Actor, require
 from disfer.errors import ConfigError
+from disfer.ledger.events import decisions_today_from
 from disfer.store import Store
 
 BLIND_KEY = "curation_blind"
@@ -40,11 +41,14 @@ def set_blind_mode(store: Store, on: bool, lead: str | Actor) -> None:
     store.write_retrying(write, scope="curation")
 
 
-def curation_settings(store: Store) -> dict:
-    """Both settings in one read (the page asks after every decision): {'blind': bool, 'target': int}."""
+def curation_settings(store: Store, curator: str | None = None) -> dict:
+    """Both settings and `curator`'s decisions today (`decisions_today`) in one read, since the
+    page asks after every decision and a connection costs more than the queries:
+    {'blind': bool, 'target': int, 'today': int (0 without a curator)}."""
     with store.read() as con:
         row = con.execute("SELECT value FROM study_meta WHERE key = ?", [BLIND_KEY]).fetchone()
-        return {"blind": row is not None and row[0] == "1", "target": target_from(con)}
+        return {"blind": row is not None and row[0] == "1", "target": target_from(con),
+                "today": decisions_today_from(con, curator) if curator else 0}
 
 
 def target_curators(store: Store) -> int:
