@@ -1,7 +1,7 @@
 """Curation: work through the review queue, one screen per decision: the face large, its versions,
 the crowd's votes, the models' answers, the audit's reason and the decision, all without scrolling
 at 1400x900; the detail (per-version votes, every model's answers, history, saliency, curators'
-agreement, a lead's resolution) in expanders below.
+agreement, the queue ahead) in expanders below; a lead's review of a disputed face under the decision.
 
 Keyboard shortcuts (when no text field has focus): 1-7 toggle anger, disgust, fear, happiness,
 neutral, sadness, surprise; A confirm the original label; X exclude; Ctrl+Enter save; S skip to the
