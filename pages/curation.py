@@ -522,9 +522,12 @@ with st.expander("Votes and models on every version, this face's history"):
             st.caption("No model with weights here: `disfer models` says where weights go.")
 
 # -- the queue ahead, with the soft locks --------------------------------------------------------
-with st.expander(f"Coming up in the queue ({len(reviewing)} faces being reviewed by others)" if reviewing
-                 else "Coming up in the queue"):
-    ahead = curation.with_locks(queue, marks(), curator or None).iloc[max(position, 0):max(position, 0) + COMING_UP]
+n_held = len(reviewing)
+with st.expander(f"Coming up in the queue ({n_held} face{'s' if n_held != 1 else ''} being reviewed by others)"
+                 if n_held else "Coming up in the queue"):
+    here = max(position, 0)  # from this face on, round to the start after the last
+    ahead = curation.with_locks(queue, marks(), curator or None)
+    ahead = ahead.iloc[[*range(here, len(ahead)), *range(here)][:COMING_UP]]
     st.dataframe(ahead.assign(curators=ahead["curators"].map(len))[
         ["source_id", "original_label", "curators", "being_reviewed_by"]], hide_index=True)
     st.caption("Skip, Previous and the next face after a save pass by the faces being reviewed by others "
