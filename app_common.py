@@ -87,7 +87,7 @@ def get_store() -> Store:
 # per run. The file's identity, size and mtime (and its WAL's) change with every commit, so the
 # counter is re-read only when they move, and at least every COUNTER_TTL seconds in any case.
 COUNTER_TTL = 2.0
-_counter_memo: dict[str, tuple[tuple, float, int]] = {}
+_counter_memo: dict[str, tuple[tuple, float, tuple[int, int]]] = {}
 
 
 def _file_state(path: Path) -> tuple:
@@ -101,19 +101,32 @@ def _file_state(path: Path) -> tuple:
     return tuple(state)
 
 
-def change_counter(store: Store) -> int:
-    """The store's change counter, read from the store only when its files have changed."""
+def _counters(store: Store) -> tuple[int, int]:
+    """The store's (change counter, study counter), read from the store only when its files have
+    changed."""
     key = str(store.path)
     now = time.monotonic()
     hit = _counter_memo.get(key)
     if hit is not None and now - hit[1] < COUNTER_TTL and hit[0] == _file_state(store.path):
         return hit[2]
     before = _file_state(store.path)
-    counter = store.change_counter()
+    counters = store.counters()
     after = _file_state(store.path)
     # A commit (or the connection's own checkpoint on close) during the read: remember nothing yet.
-    _counter_memo[key] = (after, now if after == before else -COUNTER_TTL, counter)
-    return counter
+    _counter_memo[key] = (after, now if after == before else -COUNTER_TTL, counters)
+    return counters
+
+
+def change_counter(store: Store) -> int:
+    """The store's change counter (every write but a soft lock's mark): the cache key."""
+    return _counters(store)[0]
+
+
+def study_key(store: Store, label_kind: str = "original") -> int:
+    """The shared Study's cache key: the study counter, which curation's writes leave alone, so a
+    decision does not reload the study; with curated labels (read from the ledger) every change."""
+    change, study = _counters(store)
+    return change if label_kind == "curated" else study
 
 
 def function_key(fn: Callable) -> str:
@@ -139,29 +152,31 @@ def function_key(fn: Callable) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cached_call(_fn: Callable, fn_key: str, db_path: str, counter: int, with_study: bool, args: tuple,
-                 kwargs: tuple) -> Any:
+def _cached_call(_fn: Callable, fn_key: str, db_path: str, counter: int, study_counter: int, with_study: bool,
+                 args: tuple, kwargs: tuple) -> Any:
     kwargs = dict(kwargs)
     if with_study:
-        kwargs["study"] = _study(db_path, counter, "original")
+        kwargs["study"] = _study(db_path, study_counter, "original")
     return _fn(Store(db_path), *args, **kwargs)
 
 
-def cached(fn: Callable, *args, with_study: bool = False, **kwargs) -> Any:
+def cached(fn: Callable, *args, with_study: bool = False, study_only: bool = False, **kwargs) -> Any:
     """fn(store, *args, **kwargs) of a disfer function, computed once per change of the store.
 
     with_study: also pass the store's shared Study (original labels) as `study=`, for functions that
     take one in place of loading it (the review queue, the gallery).
+    study_only: fn reads none of curation's tables (events, settings, marks), so it is computed once
+    per change of the study counter: a curation decision leaves it cached.
     """
     store = get_store()
-    counter = change_counter(store)
-    return _cached_call(fn, function_key(fn), str(store.path), counter, with_study, args,
+    counter = study_key(store) if study_only else change_counter(store)
+    return _cached_call(fn, function_key(fn), str(store.path), counter, study_key(store), with_study, args,
                         tuple(sorted(kwargs.items())))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _study(db_path: str, counter: int, label_kind: str):
-    # One Study (the integer-coded votes and predictions) per store change, shared uncopied by every
+    # One Study (the integer-coded votes and predictions) per `study_key`, shared uncopied by every
     # analysis on every page; the analysis functions accept it in place of the store.
     from disfer.analysis import load_study
 
@@ -180,22 +195,22 @@ def analysed(fn: Callable, *args, label_kind: str = "original", **kwargs) -> Any
     label_kind: 'original' (the dataset's labels) or 'curated' (the curators' ground truth).
     """
     store = get_store()
-    counter = change_counter(store)
-    return _analysed_call(fn, function_key(fn), str(store.path), counter, label_kind, args,
+    # Keyed on the Study it reads: an analysis of the original labels outlives curation's writes.
+    return _analysed_call(fn, function_key(fn), str(store.path), study_key(store, label_kind), label_kind, args,
                           tuple(sorted(kwargs.items())))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _report_call(db_path: str, counter: int, label_kind: str) -> dict:
+def _report_call(db_path: str, counter: int, study_counter: int, label_kind: str) -> dict:
     from disfer.analysis import study_report
 
-    return study_report(Store(db_path), label_kind=label_kind, study=_study(db_path, counter, label_kind))
+    return study_report(Store(db_path), label_kind=label_kind, study=_study(db_path, study_counter, label_kind))
 
 
 def study_report(label_kind: str = "original") -> dict:
     """The study's `disfer report --json` document, computed once per change of the store."""
     store = get_store()
-    return _report_call(str(store.path), change_counter(store), label_kind)
+    return _report_call(str(store.path), change_counter(store), study_key(store, label_kind), label_kind)
 
 
 # -- the frame every page shares ------------------------------------------------------------------
@@ -205,7 +220,7 @@ def page_header(title: str, caption: str | None = None) -> dict:
     from disfer.analysis import overview
 
     st.title(title)
-    facts = cached(overview)
+    facts = cached(overview, study_only=True)  # counts of the study: no curation decision changes them
     if facts["study_kind"] == "demo":
         st.warning(DEMO_BANNER, icon=":material/science:")
     if caption:

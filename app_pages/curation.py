@@ -1,12 +1,19 @@
 """Curation: work through the review queue, one screen per decision: the face large, its versions,
 the crowd's votes, the models' answers, the audit's reason and the decision, all without scrolling
 at 1400x900; the detail (per-version votes, every model's answers, history, saliency, curators'
-agreement, a lead's resolution) in expanders below.
+agreement, the queue ahead) in expanders below; a lead's review of a disputed face under the decision.
 
 Keyboard shortcuts (when no text field has focus): 1-7 toggle anger, disgust, fear, happiness,
 neutral, sadness, surprise; A confirm the original label; X exclude; Ctrl+Enter save; S skip to the
 next source; P previous; Z undo my last decision; V the crowd's votes as a soft label. (C and R
 are Streamlit's own.)
+
+Soft locks: the face on my screen is marked open (`disfer.ledger.locks`); faces other curators
+have open are "being reviewed by" them, passed by Skip, Previous and the next face after a save,
+and refused to a curator who asks for one (a lead may open them).
+
+Review (a lead, on a face where curators disagree): accept one curator's decision, fix & accept
+with the lead's own labels (the form), or reject: the face goes back to its curators, undecided.
 
 Who and where stay: in local use the curator's name and the queue position live in the session and
 in the address (`?curator=NAME&source=ID`), so another page, a reload or a bookmark keeps them; in
@@ -15,6 +22,7 @@ hosted mode the curator is the signed-in person and cannot be typed.
 
 import html
 import os
+import time
 
 import streamlit as st
 
@@ -43,6 +51,9 @@ SHORTCUTS = ("1-7 toggle an emotion · A confirm the original label · X exclude
              "S skip · P previous · Z undo my last decision · V the crowd's votes as a soft label")
 FACE_PX = 240  # the face a curator judges: 48 px shown 5x, every stored pixel a 5x5 block
 THUMB_PX = 80
+MARK_REFRESH_S = 60  # my mark on the open face is renewed this often (any key press), well within LOCK_MINUTES
+MARKS_FRESH_S = 15  # others' marks read this long ago still guide Skip / next; older ones are read again
+COMING_UP = 15  # faces listed in "Coming up"
 # One screen per decision: less air between elements than Streamlit's default, pixel faces kept
 # crisp at any zoom (the browser would blur them), vote bars drawn as plain boxes.
 CSS = """<style>
@@ -102,12 +113,44 @@ queue = cached(curation.review_queue, with_study=True, emotion=None if emotion =
 queue_ids = [int(s) for s in queue["source_id"]]
 mine = {int(s) for s, cs in zip(queue["source_id"], queue["curators"], strict=True) if curator in cs}
 
+
+def marks() -> dict:
+    """Everyone's open faces (soft locks), read again when older than MARKS_FRESH_S."""
+    if time.monotonic() - state.get("marks_at", -1e9) > MARKS_FRESH_S:
+        state["marks"], state["marks_at"] = ledger.open_marks(store), time.monotonic()
+    return state["marks"]
+
+
+def held() -> dict[int, list[str]]:
+    """Faces other curators have open: {source_id: [curator, ...]}."""
+    return ledger.held_by_others(marks(), curator or None)
+
+
+def open_face(sid: int) -> None:
+    """Show face `sid`, and mark it mine at once (from a callback: before the run reads the store,
+    so the run that follows reads the change counter once, not again after my mark)."""
+    state["curation_source_id"] = int(sid)
+    if curator and ledger.may_open(sid, marks(), curator, actor):
+        state["marks"] = ledger.mark_open(store, sid, author)
+        state["marks_at"] = state["marked_at"] = time.monotonic()
+        state["marked"] = (int(sid), curator)
+
+
+def may_open(sid: int) -> bool:
+    if ledger.may_open(sid, marks(), curator or None, actor):
+        return True
+    state["cur_message"] = ("info", f"Source {sid} is being reviewed by {', '.join(held()[sid])}: "
+                            "left to them (a lead can open it).")
+    return False
+
+
 if "curation_source_id" not in state:
     # A new session (a reload, a bookmark): the address's source, else the first in the queue
-    # this curator has not decided.
+    # this curator has not decided and nobody else has open.
     asked = st.query_params.get("source", "")
-    fresh = [s for s in queue_ids if s not in mine]
-    state["curation_source_id"] = int(asked) if asked.isdigit() else (fresh or queue_ids or [None])[0]
+    fresh = [s for s in queue_ids if s not in mine and s not in held()]
+    first = (fresh or queue_ids or [None])[0]
+    state["curation_source_id"] = int(asked) if asked.isdigit() and may_open(int(asked)) else first
 source_id = state.get("curation_source_id")
 if source_id is None:
     st.info("The queue is empty for these filters.")
@@ -121,44 +164,54 @@ else:
 
 
 def go(step: int) -> None:
+    """Skip (+1) or Previous (-1): the nearest face that way nobody else has open."""
     if not queue_ids:
         return
-    nxt = position + step if position >= 0 else 0
-    state["curation_source_id"] = queue_ids[max(0, min(nxt, len(queue_ids) - 1))]
+    start = position if position >= 0 else (-1 if step > 0 else len(queue_ids))
+    found = ledger.next_free(queue_ids, start, step, set(held()))
+    if found is None:
+        state["cur_message"] = ("info", "No face that way is free: the others are being reviewed by other curators.")
+        return
+    open_face(found)
 
 
 def go_next_undecided() -> None:
-    """After a decision: the next source in the queue this curator has not decided, from the start
-    again after the last (else simply the next)."""
+    """After a decision: the next source in the queue this curator has not decided and nobody else
+    has open, from the start again after the last (else the next free one)."""
     start = position + 1 if position >= 0 else 0
-    ahead = [s for s in queue_ids[start:] + queue_ids[:start] if s not in mine and s != source_id]
+    busy = held()
+    ahead = [s for s in queue_ids[start:] + queue_ids[:start] if s not in mine and s != source_id and s not in busy]
     if ahead:
-        state["curation_source_id"] = ahead[0]
+        open_face(ahead[0])
     else:
         go(1)
 
 
-def jump() -> None:
-    state["curation_source_id"] = int(state["jump_to"])
+def jump(sid: int) -> None:
+    if may_open(int(sid)):
+        open_face(sid)
 
 
 with st.sidebar:
     state["jump_to"] = source_id  # follows Skip / Previous / the audit page's "Curate"
-    st.number_input("Open source id", min_value=1, step=1, key="jump_to", on_change=jump)
+    st.number_input("Open source id", min_value=1, step=1, key="jump_to",
+                    on_change=lambda: jump(state["jump_to"]))
     st.caption(f"Shortcuts: {SHORTCUTS}")
 
 # -- where we are ---------------------------------------------------------------------------------
 progress = curation.queue_progress(queue, curator or None)
-today = cached(ledger.decisions_today, curator) if curator else 0
 nav = st.container(horizontal=True, vertical_alignment="center", gap="small")
 nav.button("Previous", on_click=go, args=(-1,), shortcut="p", icon=":material/arrow_back:",
            disabled=position <= 0)
 nav.button("Skip", on_click=go, args=(1,), shortcut="s", icon=":material/arrow_forward:",
            disabled=position >= len(queue_ids) - 1)
+settings = cached(ledger.curation_settings, curator or None)  # blind mode, the target, my day: one read
+target, today = settings["target"], settings["today"]
 where = f"#{position + 1} of {len(queue_ids):,}" if position >= 0 else "not in this queue"
 mine_text = (f"mine {progress.mine:,} decided, {progress.remaining_mine:,} to go · {today:,} decisions today"
              if curator else "no curator yet")
-nav.markdown(f"**{where}** · everyone: {progress.decided:,} decided, {progress.remaining:,} remaining · "
+target_text = f" · {progress.below_target:,} below the target of {target} curators" if target > 1 else ""
+nav.markdown(f"**{where}** · everyone: {progress.decided:,} decided, {progress.remaining:,} remaining{target_text} · "
              f"{mine_text}")
 
 try:
@@ -168,19 +221,32 @@ except DisferError as err:
     st.stop()
 original = info["original_label"]
 gt = info["ground_truth"]
-evidence = cached(curation.source_evidence, source_id)
+# My mark on the face I have open: written when I open it and renewed while I work on it (one small
+# write that reloads nothing); it brings everyone's marks back with it.
+if curator and ledger.may_open(source_id, marks(), curator, actor) and (
+        state.get("marked") != (source_id, curator) or time.monotonic() - state["marked_at"] > MARK_REFRESH_S):
+    state["marks"] = ledger.mark_open(store, source_id, author)
+    state["marks_at"] = state["marked_at"] = time.monotonic()
+    state["marked"] = (source_id, curator)
+reviewing = held()
+evidence = cached(curation.source_evidence, source_id, study_only=True)  # votes and models only
 
 # Blind mode: others' decisions on this face stay hidden until I have decided it (a lead may look).
-blind = cached(ledger.blind_mode)
+blind = settings["blind"]
 events = info["events"]
 i_decided = bool(curator) and bool(((events["curator"] == curator) & (events["status"] != "undo")
                                     & events["undone_by"].isna()).any()) if len(events) else False
 hidden = blind and gt is not None and not i_decided and not state.get("blind_reveal", False)
 with st.sidebar:
     if allowed(actor, "resolve"):
+        lead_author = author if signed_in else (curator or "local")
         st.toggle("Blind mode", value=blind, key="blind_setting", on_change=lambda: ledger.set_blind_mode(
-            store, state["blind_setting"], author if signed_in else (curator or "local")),
+            store, state["blind_setting"], lead_author),
             help="for the whole study: curators see others' decisions on a face only after deciding it")
+        st.number_input("Curators per face (target)", min_value=1, max_value=ledger.MAX_TARGET,
+                        value=target, step=1, key="target_setting",
+                        on_change=lambda: ledger.set_target_curators(store, state["target_setting"], lead_author),
+                        help="for the whole study: faces with fewer curators' decisions come first in the queue")
         if blind:
             st.toggle("Show others' decisions anyway (lead)", key="blind_reveal")
     elif blind:
@@ -188,6 +254,9 @@ with st.sidebar:
 
 # Stored text (labels, split, curator, notes) goes through md(): shown as text, never as Markdown.
 st.subheader(f"Source {source_id}: labelled {md(original or 'unknown')}")
+if source_id in reviewing:
+    st.warning(f"Being reviewed by {md(', '.join(reviewing[source_id]))}: opened in the last "
+               f"{ledger.LOCK_MINUTES} minutes.", icon=":material/lock:")
 order = curation.queue_order(queue)
 fallback = order.startswith("dataset order")  # before votes: say why the order is not the audit's
 st.caption(f"**Audit:** {md(evidence.audit_reason(original))}" + (f" · queue in {md(order)}" if fallback else ""))
@@ -280,27 +349,42 @@ def form_decision() -> tuple[list[str], str, str]:
     return labels, weights, ledger.suggest_status(labels, parsed, original)
 
 
-def save_form(as_lead: bool = False) -> None:
-    record(*form_decision(), as_lead=as_lead)
+def save_form() -> None:
+    record(*form_decision())
 
 
-def record(labels, weights, status_value, as_lead: bool = False) -> None:
-    who = (actor if signed_in else (state.get("lead_name") or "").strip()) if as_lead else author
+def record(labels, weights, status_value) -> None:
     try:
-        if as_lead:
-            event = ledger.resolve(store, source_id, labels, weights or None, status_value, who,
-                                   state.get("cur_note"))
-        else:
-            event = ledger.record_decision(store, source_id, labels, weights or None, status_value, who,
-                                           state.get("cur_note"))
+        event = ledger.record_decision(store, source_id, labels, weights or None, status_value, author,
+                                       state.get("cur_note"))
     except DisferError as err:
         state["cur_message"] = ("error", str(err))
         return
     saved = {"source_id": source_id, "status": status_value, "labels": ledger.parse_labels(labels),
              "weights": ledger.parse_weights(weights, len(labels)) if weights else None}
     state["cur_message"] = ("ok", f"Saved {describe(saved)} (event {event}).")
-    if not as_lead:
-        go_next_undecided()
+    go_next_undecided()
+
+
+REVIEW_DONE = {"accept": "accepted {whose}'s decision", "fix": "fixed and accepted with {what}",
+               "reject": "sent back to its curators"}
+
+
+def review_face(outcome: str, whose: str | None = None) -> None:
+    """A lead's review of this face (the same `ledger.review` as `disfer curate review`); on to the
+    next face of the queue."""
+    labels, weights, status_value = form_decision() if outcome == "fix" else (None, None, None)
+    try:
+        event = ledger.review(store, source_id, outcome, author, curator=whose, labels=labels,
+                              weights=weights or None, status=status_value, note=state.get("cur_note"))
+    except DisferError as err:
+        state["cur_message"] = ("error", str(err))
+        return
+    what = describe({"source_id": source_id, "status": status_value, "labels": ledger.parse_labels(labels or []),
+                     "weights": ledger.parse_weights(weights, len(labels)) if weights else None})
+    done = REVIEW_DONE[outcome].format(whose=whose, what=what.split(": ", 1)[-1])
+    state["cur_message"] = ("ok", f"Review of source {source_id}: {done} (event {event}).")
+    go_next_undecided()
 
 
 def undo_last() -> None:
@@ -317,7 +401,7 @@ def undo_last() -> None:
         return
     state["cur_message"] = ("ok", f"Undid your decision on {describe(undone)} (event {target}); back to that face.")
     if undone is not None:
-        state["curation_source_id"] = int(undone["source_id"])
+        open_face(undone["source_id"])
         state.pop("form_for", None)  # the form starts again from what the face is now
 
 
@@ -362,9 +446,24 @@ with decision_col:
                    help="the crowd's vote distribution over all versions as labels and weights")
     if not curator:
         st.warning("Enter your name as Curator in the sidebar to record decisions.")
+    if gt is not None and gt["status"] == "disputed" and not hidden and allowed(actor, "review"):
+        # A lead's review of a disagreement: each curator's decision, and the three outcomes.
+        opinions = info["opinions"]
+        st.markdown("**Review (lead):** " + md(" · ".join(
+            f"{o['curator']}: {o['status']} {', '.join(o['labels']) or '-'}" for o in opinions)))
+        outcomes = st.container(horizontal=True, gap="small")
+        for i, o in enumerate(opinions):
+            outcomes.button(f"Accept {md(o['curator'])}'s", key=f"accept-{i}", on_click=review_face,
+                            args=("accept", o["curator"]), disabled=not curator,
+                            help="this curator's decision as it is becomes the ground truth")
+        outcomes.button("Fix & accept", key="review-fix", on_click=review_face, args=("fix",),
+                        disabled=not curator or weights_error is not None,
+                        help="the labels, weights and status in the form above become the ground truth")
+        outcomes.button("Reject", key="review-reject", on_click=review_face, args=("reject",),
+                        disabled=not curator, help="send back: the face returns to the queue, undecided for its curators")
     message = state.pop("cur_message", None)
     if message:
-        (st.success if message[0] == "ok" else st.error)(md(message[1]))
+        {"ok": st.success, "info": st.info}.get(message[0], st.error)(md(message[1]))
 
 # -- the versions, as a strip --------------------------------------------------------------------
 # Dawid-Skene's labels cost a fit over every vote of the study after each change of the store: only
@@ -422,13 +521,25 @@ with st.expander("Votes and models on every version, this face's history"):
         elif not st.session_state.get("saliency_model"):
             st.caption("No model with weights here: `disfer models` says where weights go.")
 
-# -- disagreements and resolution -------------------------------------------------------------
+# -- the queue ahead, with the soft locks --------------------------------------------------------
+n_held = len(reviewing)
+with st.expander(f"Coming up in the queue ({n_held} face{'s' if n_held != 1 else ''} being reviewed by others)"
+                 if n_held else "Coming up in the queue"):
+    here = max(position, 0)  # from this face on, round to the start after the last
+    ahead = curation.with_locks(queue, marks(), curator or None)
+    ahead = ahead.iloc[[*range(here, len(ahead)), *range(here)][:COMING_UP]]
+    st.dataframe(ahead.assign(curators=ahead["curators"].map(len))[
+        ["source_id", "original_label", "curators", "being_reviewed_by"]], hide_index=True)
+    st.caption("Skip, Previous and the next face after a save pass by the faces being reviewed by others "
+               f"(opened in the last {ledger.LOCK_MINUTES} minutes).")
+
+# -- disagreements and the lead's review ---------------------------------------------------------
 disputed = gt is not None and gt["status"] == "disputed" and not hidden
 n_curators = len(set().union(*queue["curators"])) if len(queue) else 0
 if hidden:
-    st.caption("Curators' agreement and a lead's resolution: hidden until you decide this face (blind mode).")
+    st.caption("Curators' agreement: hidden until you decide this face (blind mode).")
     st.stop()
-with st.expander("Curators' agreement and a lead's resolution", expanded=disputed):
+with st.expander("Curators' agreement and their disagreements", expanded=disputed):
     # Kappa needs scikit-learn and every opinion: computed when asked for (or on a disputed face).
     show_agreement = n_curators > 1 and (disputed or st.toggle("Cohen's kappa between curators",
                                                                 key="show_agreement"))
@@ -447,10 +558,4 @@ with st.expander("Curators' agreement and a lead's resolution", expanded=dispute
         open_ids = [int(s) for s in dis.loc[~dis["resolved"], "source_id"]]
         if open_ids:
             st.selectbox("Open an unresolved disagreement", open_ids, key="dispute_pick", index=None,
-                         on_change=lambda: state.update(curation_source_id=int(state["dispute_pick"]))
-                         if state.get("dispute_pick") else None)
-    if gt is not None and gt["n_curators"] > 1 and allowed(actor, "resolve"):
-        st.markdown("**Resolve this face as lead**")
-        if not signed_in:
-            st.text_input("Lead", key="lead_name")
-        st.button("Resolve with the labels, weights and status above", on_click=save_form, args=(True,))
+                         on_change=lambda: jump(state["dispute_pick"]) if state.get("dispute_pick") else None)

@@ -7,7 +7,7 @@ Within one process all connections share one database instance (DuckDB's instanc
 threads write concurrently; a write-write conflict on the same row is retried too.
 
 Every write goes through `Store.write()`: one transaction, committed whole or rolled back, and it
-bumps a change counter that the dashboard uses as its cache key.
+bumps the counters that the dashboard uses as its cache keys (see `Store.write`'s `scope`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ import duckdb
 from disfer.errors import StoreError, StoreLockedError
 
 DEFAULT_DB = Path("data") / "disfer.duckdb"
+# What each scope of a write bumps (Store.write); 'marks' bumps nothing.
+WRITE_SCOPES = {
+    "all": "UPDATE store_state SET change_counter = change_counter + 1, study_counter = study_counter + 1",
+    "curation": "UPDATE store_state SET change_counter = change_counter + 1",
+    "marks": "",
+}
 _LOCK_HINT = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 # One migration pass per path and process; later opens skip straight to work.
 _migrated: set[str] = set()
@@ -237,13 +243,20 @@ class Store:
             yield con
 
     @contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def write(self, scope: str = "all") -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction: everything in the block lands, or (on any exception) nothing does.
+
+        scope: what the block may change, for the dashboard's cache keys. 'all' (any table) bumps
+        `change_counter` and `study_counter`; 'curation' (curation events and settings only) bumps
+        `change_counter` alone, so the dashboard keeps its Study, which reads none of them;
+        'marks' (the soft locks' "opened" marks, which nothing cached reads) bumps neither.
 
         The block may run more than once when a concurrent writer in this process touched the same
         rows (DuckDB's optimistic concurrency); use `write_retrying` for that, which re-runs a
         function. This context manager itself does not retry the block.
         """
+        if scope not in WRITE_SCOPES:
+            raise ValueError(f"unknown write scope {scope!r} (expected one of {', '.join(WRITE_SCOPES)})")
         if self._opens_read_only():
             raise StoreError(f"{self.path}: the store is read-only ("
                              + ("opened for reading" if self.read_only else "the file is not writable")
@@ -252,7 +265,8 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
-                con.execute("UPDATE store_state SET change_counter = change_counter + 1")
+                if scope != "marks":
+                    con.execute(WRITE_SCOPES[scope])
                 con.execute("COMMIT")
             except BaseException:
                 try:
@@ -261,13 +275,14 @@ class Store:
                     pass
                 raise
 
-    def write_retrying(self, fn, *args, **kwargs):
-        """Run fn(con, *args, **kwargs) in one transaction, retrying on a write-write conflict."""
+    def write_retrying(self, fn, *args, scope: str = "all", **kwargs):
+        """Run fn(con, *args, **kwargs) in one transaction (`write(scope)`), retrying on a
+        write-write conflict."""
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.005
         while True:
             try:
-                with self.write() as con:
+                with self.write(scope) as con:
                     return fn(con, *args, **kwargs)
             except duckdb.Error as err:
                 if not _is_write_conflict(err) or time.monotonic() >= deadline:
@@ -324,9 +339,15 @@ class Store:
             return int(con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
 
     def change_counter(self) -> int:
-        """Bumped by every committed write; the dashboard's cache key."""
+        """Bumped by every committed write (but a soft lock's mark); the dashboard's cache key."""
+        return self.counters()[0]
+
+    def counters(self) -> tuple[int, int]:
+        """(change_counter, study_counter) in one read: the study counter stays still through
+        curation's writes (see `write`)."""
         with self.read() as con:
-            return int(con.execute("SELECT change_counter FROM store_state").fetchone()[0])
+            change, study = con.execute("SELECT change_counter, study_counter FROM store_state").fetchone()
+        return int(change), int(study)
 
 
 @contextmanager

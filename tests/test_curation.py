@@ -162,8 +162,8 @@ def test_review_queue_filters_and_falls_back_without_audit(studied):
     ledger.record_decision(studied, 2, ["disgust"], None, "relabeled", "ann")
     queue = curation.review_queue(studied)
     # No votes, so no audit: dataset order by label (anger 2, happiness 1, neutral 4, sadness 3),
-    # and the queue says so.
-    assert list(queue["source_id"]) == [2, 1, 4, 3]
+    # and the queue says so; 2 has its one curator (the default target), so it comes after the rest.
+    assert list(queue["source_id"]) == [1, 4, 3, 2]
     assert curation.queue_order(queue).startswith("dataset order by label (no crowd votes")
     assert dict(zip(queue["source_id"], queue["status"], strict=True))[2] == "relabeled"
     assert list(curation.review_queue(studied, emotion="disgust")["source_id"]) == [2]

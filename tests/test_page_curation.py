@@ -166,7 +166,13 @@ def test_a_fresh_session_starts_at_the_first_face_i_have_not_decided(study, monk
     ledger.record_decision(study, 2, ["anger"], None, "confirmed", "ann")
     at = run_page("curation", study.path, monkeypatch, curator="ann")
     assert at.subheader[0].value.startswith("Source 3")
+    # bob: not 2 (it has its one curator, the default target, so it went to the end of the queue)
+    # nor 3 (ann has it open): the audit's next, 1.
     at = run_page("curation", study.path, monkeypatch, curator="bob")
+    assert at.subheader[0].value.startswith("Source 1")
+    # With two curators per face as the target, 2 is still below it and first again.
+    ledger.set_target_curators(study, 2, "lea")
+    at = run_page("curation", study.path, monkeypatch, curator="cat")
     assert at.subheader[0].value.startswith("Source 2")
 
 
@@ -221,15 +227,16 @@ def test_disagreement_shows_kappa_and_a_lead_resolves(study, monkeypatch):
     tables = [d.value for d in at.dataframe]
     pairs = next(t for t in tables if "Cohen's kappa" in t.columns)
     assert pairs.iloc[0]["n_common"] == 1
-    at.text_input(key="lead_name").set_value("lea").run()
     assert at.session_state["cur_labels"] == ["surprise"]  # the provisional, latest opinion
     at.button(key="toggle-happiness").click().run()
     assert at.session_state["cur_labels"] == ["surprise", "happiness"]
     at.button(key="toggle-happiness").click().run()
-    button(at, "Resolve with the labels, weights and status above").click().run()
+    button(at, "Fix & accept").click().run()
     clean(at)
     row = ledger.current_ground_truth(study).set_index("source_id").loc[1]
     assert row["resolved"] and row["labels"] == ["surprise"] and row["status"] == "relabeled"
+    last = ledger.event_log(study).iloc[-1]
+    assert (last["curator"], last["role"], last["review"]) == ("lea", "lead", "fix")
 
 
 def test_saliency_is_optional(study, monkeypatch):
@@ -339,3 +346,87 @@ def test_leaving_and_coming_back_keeps_the_page_working(study, monkeypatch):
     clean(at)
     assert at.subheader[0].value == "Source 3: labelled sadness"
     assert at.session_state["cur_labels"] == ["sadness"]
+
+
+# -- soft locks and a lead's review (issue 16) -------------------------------------------------------
+def coming_up(at: AppTest) -> dict:
+    table = next(d.value for d in at.dataframe if "being_reviewed_by" in d.value.columns)
+    return dict(zip(table["source_id"], table["being_reviewed_by"], strict=True))
+
+
+def test_a_face_another_curator_has_open_is_marked_and_skipped(study, monkeypatch):
+    ledger.mark_open(study, 3, "bob")  # the queue: 2 (the audit's first), 3, 1
+    at = run_page("curation", study.path, monkeypatch, curator="ann")
+    clean(at)
+    assert at.subheader[0].value.startswith("Source 2")
+    assert coming_up(at) == {2: "", 3: "bob", 1: ""}
+    assert {c: m.source_id for c, m in ledger.open_marks(study).items()} == {"bob": 3, "ann": 2}
+    button(at, "Skip").click().run()
+    assert at.subheader[0].value.startswith("Source 1")  # passed by bob's
+    button(at, "Previous").click().run()
+    assert at.subheader[0].value.startswith("Source 2")
+    button(at, "Confirm original label").click().run()
+    assert at.subheader[0].value.startswith("Source 1")  # the next I have not decided, not bob's
+    assert ledger.open_marks(study)["ann"].source_id == 1  # my mark moved with me
+    # Locally I am the store's admin, so I may open it on purpose; the page says who has it.
+    at.number_input(key="jump_to").set_value(3).run()
+    clean(at)
+    assert at.subheader[0].value.startswith("Source 3")
+    assert "Being reviewed by bob" in at.warning[-1].value
+
+
+def test_hosted_a_curator_is_refused_a_held_face_a_lead_opens_it(study, monkeypatch):
+    from test_hosted_app import app, person
+
+    ledger.mark_open(study, 3, "bob@lab.org")
+    at = app(study.path, monkeypatch, person("curator")).run()
+    at.switch_page("pages/curation.py").run()
+    clean(at)
+    assert at.subheader[0].value.startswith("Source 2")
+    at.number_input(key="jump_to").set_value(3).run()
+    clean(at)
+    assert at.subheader[0].value.startswith("Source 2")  # stayed
+    assert markdown_text("being reviewed by bob@lab.org: left to them (a lead can open it)") in at.info[-1].value
+    lead = app(study.path, monkeypatch, person("lead")).run()
+    lead.switch_page("pages/curation.py").run()
+    lead.number_input(key="jump_to").set_value(3).run()
+    clean(lead)
+    assert lead.subheader[0].value.startswith("Source 3")
+    assert "Being reviewed by bob" in lead.warning[-1].value
+
+
+def test_hosted_a_lead_accepts_one_curators_decision_a_curator_sees_no_review(study, monkeypatch):
+    from test_hosted_app import app, person
+
+    ledger.record_decision(study, 1, ["happiness"], None, "confirmed", "ann")
+    bobs = ledger.record_decision(study, 1, ["surprise"], None, "relabeled", "bob")
+    cur = app(study.path, monkeypatch, person("curator")).run()
+    cur.switch_page("pages/curation.py").run()
+    cur.number_input(key="jump_to").set_value(1).run()
+    clean(cur)
+    assert not [b for b in cur.button if b.label.startswith("Accept") or b.label in ("Fix & accept", "Reject")]
+    lead = app(study.path, monkeypatch, person("lead")).run()
+    lead.switch_page("pages/curation.py").run()
+    lead.number_input(key="jump_to").set_value(1).run()
+    clean(lead)
+    assert [b.label for b in lead.button if b.key and (b.key.startswith("accept-") or b.key.startswith("review-"))] \
+        == ["Accept ann's", "Accept bob's", "Fix & accept", "Reject"]
+    button(lead, "Accept bob's").click().run()
+    clean(lead)
+    last = ledger.event_log(study).iloc[-1]
+    assert (last["curator"], last["subject"], last["role"], last["review"], last["accepts"]) == \
+        ("lead@lab.org", "sub-lead", "lead", "accept", bobs)
+    assert ledger.current_ground_truth(study).set_index("source_id").loc[1, "labels"] == ["surprise"]
+    assert markdown_text("accepted bob's decision") in lead.success[0].value
+
+
+def test_a_lead_rejects_and_the_face_returns_to_its_curators(study, monkeypatch):
+    ledger.record_decision(study, 1, ["happiness"], None, "confirmed", "ann")
+    ledger.record_decision(study, 1, ["surprise"], None, "relabeled", "bob")
+    at = run_page("curation", study.path, monkeypatch, curator="lea", curation_source_id=1)
+    button(at, "Reject").click().run()
+    clean(at)
+    assert ledger.event_log(study).iloc[-1][["curator", "review", "status"]].tolist() == ["lea", "reject", "rejected"]
+    at = run_page("curation", study.path, monkeypatch, curator="ann", curation_source_id=1)
+    nav = next(m.value for m in at.markdown if m.value.startswith("**#"))
+    assert "mine 0 decided, 3 to go" in nav and "not curated yet" in texts(at)

@@ -63,6 +63,19 @@ def _resolve(args) -> int:
     return 0
 
 
+def _review(args) -> int:
+    from disfer import ledger  # pandas (speed, see above)
+
+    # The same function as the page's review buttons: the same events.
+    event = ledger.review(args.store, args.source_id, args.outcome, _curator(args.lead, "--lead"),
+                          curator=args.curator, labels=args.labels, weights=args.weights, status=args.status,
+                          note=args.note)
+    what = {"accept": f"accepted {args.curator}'s decision", "reject": "sent back to its curators",
+            "fix": f"fixed as {args.status} {','.join(ledger.parse_labels(args.labels))}".rstrip()}[args.outcome]
+    print(f"event {event}: source {args.source_id} {what}")
+    return 0
+
+
 def _undo(args) -> int:
     from disfer import ledger  # pandas (speed, see above)
 
@@ -90,6 +103,9 @@ def _show(args) -> int:
     for e in info["events"].itertuples():
         undone = f" [undone by {e.undone_by}]" if e.undone_by is not None else ""
         what = f"undo {e.undoes}" if e.status == "undo" else f"{e.status} {_fmt_labels(e.labels, e.weights)}"
+        if e.review is not None:
+            what = f"review {e.review}: " + ("sent back" if e.review == "reject" else what) + \
+                (f" (event {e.accepts})" if e.accepts is not None else "")
         note = f"  # {e.note}" if isinstance(e.note, str) else ""
         print(f"  {e.event_id:>6} {e.decided_at} {e.curator} ({e.role}): {what}{undone}{note}")
     return 0
@@ -114,7 +130,8 @@ def _log(args) -> int:
     for e in log.to_dict("records"):
         record = {"event_id": e["event_id"], "source_id": e["source_id"], "labels": e["labels"],
                   "weights": e["weights"], "status": e["status"], "curator": e["curator"], "role": e["role"],
-                  "note": e["note"], "undoes": e["undoes"], "at": e["decided_at"]}
+                  "note": e["note"], "undoes": e["undoes"], "review": e["review"], "accepts": e["accepts"],
+                  "at": e["decided_at"]}
         record = {k: _jsonable(v) for k, v in record.items()}
         if args.json:
             print(json.dumps(record))
@@ -128,18 +145,20 @@ def _log(args) -> int:
 
 @_quiet_broken_pipe
 def _queue(args) -> int:
-    from disfer import curation  # the analysis (speed, see above)
+    from disfer import curation, ledger  # the analysis (speed, see above)
 
     queue = curation.review_queue(args.store, emotion=args.emotion, status=args.status,
                                   curator=args.curator, unreviewed_by=args.unreviewed_by)
+    queue = curation.with_locks(queue, ledger.open_marks(args.store), None)
     if args.limit:
         queue = queue.head(args.limit)
     for row in queue.to_dict("records"):
         if args.json:
             print(json.dumps({k: _jsonable(v) for k, v in row.items()}, default=str))
         else:
+            reviewing = f"  [being reviewed by {row['being_reviewed_by']}]" if row["being_reviewed_by"] else ""
             print(f"{row['source_id']:>7} {row['original_label'] or '-':<10} {row['status']:<10} "
-                  f"{','.join(row['labels']) or '-'}  {','.join(row['curators'])}")
+                  f"{','.join(row['labels']) or '-'}  {','.join(row['curators'])}{reviewing}")
     return 0
 
 
@@ -180,6 +199,15 @@ def _blind(args) -> int:
     return 0
 
 
+def _target(args) -> int:
+    from disfer import ledger  # pandas (speed, see above)
+
+    if args.n is not None:
+        ledger.set_target_curators(args.store, args.n, _curator(args.lead, "--lead"))
+    print(f"target: {ledger.target_curators(args.store)} curators per face")
+    return 0
+
+
 def _decision_args(p, who: str, statuses: str) -> None:
     p.add_argument("source_id", type=int)
     p.add_argument("--labels", default="", help="one or more emotions, comma-separated (none for excluded)")
@@ -202,6 +230,18 @@ def _curate_arguments(cur) -> None:
     p = csub.add_parser("resolve", help="a lead settles a (disputed) source")
     _decision_args(p, "--lead", ", ".join(DECISION_STATUSES))
     p.set_defaults(func=_resolve)
+
+    p = csub.add_parser("review", help="a lead reviews a disagreement: accept one curator's decision, fix "
+                        "(your own labels) or reject (send it back to its curators, undecided)")
+    p.add_argument("source_id", type=int)
+    p.add_argument("outcome", choices=["accept", "fix", "reject"])
+    p.add_argument("--curator", help="accept: whose decision")
+    p.add_argument("--labels", default="", help="fix: one or more emotions, comma-separated (none for excluded)")
+    p.add_argument("--weights", help="fix: one weight per label, comma-separated, summing to 1")
+    p.add_argument("--status", help="fix: " + ", ".join(DECISION_STATUSES))
+    p.add_argument("--lead", help="your name (default: $DISFER_CURATOR)")
+    p.add_argument("--note")
+    p.set_defaults(func=_review)
 
     p = csub.add_parser("undo", help="revert an event (default: your latest live decision)")
     p.add_argument("event_id", type=int, nargs="?")
@@ -232,6 +272,12 @@ def _curate_arguments(cur) -> None:
     p.add_argument("state", nargs="?", choices=["on", "off"])
     p.add_argument("--lead", help="your name (default: $DISFER_CURATOR)")
     p.set_defaults(func=_blind)
+
+    p = csub.add_parser("target", help="curators who should decide each face (faces below it come first in "
+                        "the queue; no N: say what it is)")
+    p.add_argument("n", nargs="?", type=int)
+    p.add_argument("--lead", help="your name (default: $DISFER_CURATOR)")
+    p.set_defaults(func=_target)
 
     p = csub.add_parser("agreement", help="Cohen's kappa between curators and their disagreements")
     p.set_defaults(func=_agreement, read_only=True)

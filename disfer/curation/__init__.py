@@ -7,8 +7,8 @@ so the analysis can read curated labels without importing this package.
 
 from disfer.curation.agreement import CuratorAgreement, curator_agreement
 from disfer.curation.evidence import SourceEvidence, soft_label_from_votes, source_evidence
-from disfer.curation.queue import QueueProgress, queue_order, queue_progress, review_queue
+from disfer.curation.queue import QueueProgress, queue_order, queue_progress, review_queue, with_locks
 
 __all__ = ["CuratorAgreement", "QueueProgress", "SourceEvidence", "curator_agreement", "queue_order",
            "queue_progress", "review_queue",
-           "soft_label_from_votes", "source_evidence"]
+           "soft_label_from_votes", "source_evidence", "with_locks"]

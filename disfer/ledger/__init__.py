@@ -10,6 +10,8 @@ more event (status 'undo', `undoes` = the reverted event). The rules live in SQL
 - A lead's *resolution* (role 'lead', made with `resolve`) settles a source for everybody: the
   latest live resolution is the ground truth, whatever curators said before or after, until it is
   undone.
+- A lead's *review* of a disagreement is a resolution too ('accept' one curator's decision, 'fix'
+  with the lead's labels), or sends the face back ('reject'): earlier decisions stop counting.
 - Without a resolution, when every curator's opinion agrees (same set of labels, or all
   'excluded'), the latest opinion is the ground truth; when they disagree, the source's status is
   `disputed` and its labels are the latest opinion's, provisionally, until a lead resolves it.
@@ -30,12 +32,17 @@ from disfer.ledger.decisions import (
     validate_decision,
 )
 from disfer.ledger.events import (
+    REVIEW_OUTCOMES,
+    accept,
     decisions_today,
     event_log,
     event_summary,
+    fix,
     last_event_id,
     record_decision,
+    reject,
     resolve,
+    review,
     undo,
 )
 from disfer.ledger.ground_truth import (
@@ -44,10 +51,21 @@ from disfer.ledger.ground_truth import (
     current_ground_truth,
     show_source,
 )
-from disfer.ledger.settings import blind_mode, set_blind_mode
+from disfer.ledger.locks import LOCK_MINUTES, held_by_others, mark_open, may_open, next_free, open_marks
+from disfer.ledger.settings import (
+    MAX_TARGET,
+    blind_mode,
+    curation_settings,
+    set_blind_mode,
+    set_target_curators,
+    target_curators,
+)
 
 __all__ = [
-    "DECISION_STATUSES", "GROUND_TRUTH_COLUMNS", "VIEW_STATUSES", "Decision", "blind_mode", "current_ground_truth",
-    "curator_opinions", "decisions_today", "event_log", "event_summary", "last_event_id", "parse_labels", "parse_weights", "primary_label",
-    "record_decision", "resolve", "set_blind_mode", "show_source", "suggest_status", "undo", "validate_decision",
+    "DECISION_STATUSES", "GROUND_TRUTH_COLUMNS", "LOCK_MINUTES", "MAX_TARGET", "REVIEW_OUTCOMES", "VIEW_STATUSES", "Decision",
+    "accept", "blind_mode", "curation_settings", "current_ground_truth", "curator_opinions", "decisions_today", "event_log",
+    "event_summary", "fix", "held_by_others", "last_event_id", "mark_open", "may_open", "next_free", "open_marks",
+    "parse_labels", "parse_weights", "primary_label", "record_decision", "reject", "resolve", "review",
+    "set_blind_mode", "set_target_curators", "show_source", "suggest_status", "target_curators", "undo",
+    "validate_decision",
 ]

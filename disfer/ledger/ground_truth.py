@@ -72,7 +72,9 @@ def ground_truth_from(con) -> pd.DataFrame:
 
 
 def show_source(store: Store, source_id: int) -> dict:
-    """A source's original label, current ground truth (or None) and full event history."""
+    """A source's original label, current ground truth (or None), full event history and, where
+    two or more curators decided it, their live opinions (`opinions`: curator, event_id, labels,
+    weights, status; by curator; else empty)."""
     # One connection for the three reads: opening one costs more than the queries (the page asks
     # for this after every decision).
     with store.read() as con:
@@ -82,10 +84,16 @@ def show_source(store: Store, source_id: int) -> dict:
             raise ConfigError(f"unknown source {source_id}: no such source_id in {store.path}")
         gt = ground_truth_from(con)
         events = event_log_from(con, int(source_id))
-    gt = gt[gt["source_id"] == int(source_id)]
+        gt = gt[gt["source_id"] == int(source_id)]
+        # Opinions matter where they differ (a lead's review): not read for every other face.
+        opinions = con.execute("SELECT curator, event_id, labels, weights, status FROM curation_opinions "
+                               "WHERE source_id = ? ORDER BY curator", [int(source_id)]).fetchall() \
+            if not gt.empty and gt.iloc[0]["n_curators"] > 1 else []
     return {
         "source_id": row[0], "dataset": row[1], "original_index": row[2], "original_label": row[3],
         "split": row[4],
         "ground_truth": None if gt.empty else gt.iloc[0].to_dict(),
         "events": events,
+        "opinions": [{"curator": c, "event_id": int(e), "labels": as_labels(lab), "weights": as_weights(w),
+                      "status": s} for c, e, lab, w, s in opinions],
     }
