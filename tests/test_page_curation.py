@@ -380,7 +380,7 @@ def test_hosted_a_curator_is_refused_a_held_face_a_lead_opens_it(study, monkeypa
 
     ledger.mark_open(study, 3, "bob@lab.org")
     at = app(study.path, monkeypatch, person("curator")).run()
-    at.switch_page("pages/curation.py").run()
+    at.switch_page("app_pages/curation.py").run()
     clean(at)
     assert at.subheader[0].value.startswith("Source 2")
     at.number_input(key="jump_to").set_value(3).run()
@@ -388,7 +388,7 @@ def test_hosted_a_curator_is_refused_a_held_face_a_lead_opens_it(study, monkeypa
     assert at.subheader[0].value.startswith("Source 2")  # stayed
     assert markdown_text("being reviewed by bob@lab.org: left to them (a lead can open it)") in at.info[-1].value
     lead = app(study.path, monkeypatch, person("lead")).run()
-    lead.switch_page("pages/curation.py").run()
+    lead.switch_page("app_pages/curation.py").run()
     lead.number_input(key="jump_to").set_value(3).run()
     clean(lead)
     assert lead.subheader[0].value.startswith("Source 3")
@@ -401,12 +401,12 @@ def test_hosted_a_lead_accepts_one_curators_decision_a_curator_sees_no_review(st
     ledger.record_decision(study, 1, ["happiness"], None, "confirmed", "ann")
     bobs = ledger.record_decision(study, 1, ["surprise"], None, "relabeled", "bob")
     cur = app(study.path, monkeypatch, person("curator")).run()
-    cur.switch_page("pages/curation.py").run()
+    cur.switch_page("app_pages/curation.py").run()
     cur.number_input(key="jump_to").set_value(1).run()
     clean(cur)
     assert not [b for b in cur.button if b.label.startswith("Accept") or b.label in ("Fix & accept", "Reject")]
     lead = app(study.path, monkeypatch, person("lead")).run()
-    lead.switch_page("pages/curation.py").run()
+    lead.switch_page("app_pages/curation.py").run()
     lead.number_input(key="jump_to").set_value(1).run()
     clean(lead)
     assert [b.label for b in lead.button if b.key and (b.key.startswith("accept-") or b.key.startswith("review-"))] \
