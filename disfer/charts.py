@@ -334,6 +334,66 @@ def saliency_overlay(face: np.ndarray, saliency: np.ndarray, *, title: str = "",
                    title, "A face in grey with the saliency map over it in red (more red: more important).")
 
 
+def saliency_panels(maps: pd.DataFrame, *, explained: str, size: int = 144, title: str = "") -> alt.TopLevelMixin:
+    """One face and its two saliency maps side by side, each map laid over the face with its own
+    colour bar saying what high means (`maps`: disfer.models.saliency.maps_table).
+
+    Grad-CAM on 0..1 (1: the strongest evidence for `explained`); Gradient SHAP signed on a
+    symmetric scale, red where a pixel speaks for `explained`, blue where against. Each map is
+    opaque where it is strong and clear where it is zero, so the face shows through. `size`: a
+    multiple of 48 (whole screen pixels per face pixel, or the cells show seams); 144 keeps the
+    three panels within a 1024-pixel-wide window."""
+    peak = float(np.nanmax(np.abs(maps["gradient_shap"]))) if len(maps) else 0.0
+    peak = peak if np.isfinite(peak) and peak > 0 else 1.0
+    x = alt.X(field="column", type="ordinal", axis=None)
+    y = alt.Y(field="row", type="ordinal", axis=None)
+    grey = alt.Chart().mark_rect().encode(
+        x=x, y=y, color=alt.Color(field="grey", type="quantitative", legend=None,
+                                  scale=alt.Scale(scheme="greys", reverse=True, domain=[0, 255])))
+
+    def legend(heading: list[str], values: list[float], label: str) -> alt.Legend:
+        return alt.Legend(title=heading, orient="bottom", direction="horizontal", gradientLength=size - 20,
+                          values=values, labelExpr=label, titleLimit=0, labelLimit=0)
+
+    # Opacity from a copy of the value: on the same field Vega would merge the colour bar and the
+    # opacity into one legend of dots.
+    cam = alt.Chart().transform_calculate(strength="datum.gradcam").mark_rect().encode(
+        x=x, y=y,
+        color=alt.Color(field="gradcam", type="quantitative", scale=alt.Scale(scheme="yelloworangered",
+                        domain=[0, 1]),
+                        legend=legend(["Grad-CAM: evidence", f"for {explained}"], [0, 0.5, 1],
+                                      "datum.value == 0 ? '0 none' : datum.value == 1 ? '1 strongest' "
+                                      ": datum.label")),
+        opacity=alt.Opacity(field="strength", type="quantitative", legend=None,
+                            scale=alt.Scale(domain=[0, 1], range=[0, 0.8])),
+        tooltip=[alt.Tooltip(field="row", type="ordinal"), alt.Tooltip(field="column", type="ordinal"),
+                 alt.Tooltip(field="gradcam", type="quantitative", format=".2f", title="Grad-CAM")])
+    shap = alt.Chart().transform_calculate(strength="abs(datum.gradient_shap)").mark_rect().encode(
+        x=x, y=y,
+        color=alt.Color(field="gradient_shap", type="quantitative",
+                        scale=alt.Scale(scheme="redblue", reverse=True, domain=[-peak, peak]),
+                        legend=legend(["Gradient SHAP: red for", f"{explained}, blue against"],
+                                      [-peak, 0, peak],
+                                      "datum.value > 0 ? '+' + format(datum.value, '.2f') : datum.value < 0 "
+                                      "? format(datum.value, '.2f') : '0'")),
+        # square-root opacity: SHAP maps are peaky, and a linear one left all but a few pixels clear
+        opacity=alt.Opacity(field="strength", type="quantitative", legend=None,
+                            scale=alt.Scale(type="sqrt", domain=[0, peak], range=[0, 0.85])),
+        tooltip=[alt.Tooltip(field="row", type="ordinal"), alt.Tooltip(field="column", type="ordinal"),
+                 alt.Tooltip(field="gradient_shap", type="quantitative", format=".3f",
+                             title="Gradient SHAP (logit)")])
+
+    def panel(heading: str, *layers):
+        return alt.layer(grey, *layers).resolve_scale(color="independent", opacity="independent").properties(
+            width=size, height=size, title=alt.TitleParams(heading, anchor="start", limit=0))
+
+    chart = alt.hconcat(panel("face"), panel(f"Grad-CAM ({explained})", cam),
+                        panel(f"Gradient SHAP ({explained})", shap), data=maps, spacing=16).resolve_scale(
+        color="independent", opacity="independent")
+    return _finish(chart, title, f"A face, its Grad-CAM map for {explained} (0 none to 1 strongest) and its "
+                   f"Gradient SHAP map (red: pixels that speak for {explained}, blue: against), each over the face.")
+
+
 def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
     """The chart as a PNG (vl-convert, no browser), for papers."""
     import vl_convert as vlc

@@ -192,6 +192,30 @@ def test_pair_grid_and_saliency_overlay_build():
     assert rows.loc[rows["saliency"].idxmax(), ["x", "y"]].tolist() == [20, 10]
 
 
+def test_saliency_panels_say_what_high_means():
+    rng = np.random.default_rng(0)
+    maps = pd.DataFrame({"row": np.repeat(np.arange(48), 48), "column": np.tile(np.arange(48), 48),
+                         "grey": rng.integers(0, 256, 48 * 48), "gradcam": rng.random(48 * 48),
+                         "gradient_shap": rng.normal(size=48 * 48) * 0.3})
+    spec = _spec(charts.saliency_panels(maps, explained="surprise"))
+    panels = spec["hconcat"]
+    assert [p["title"]["text"] for p in panels] == ["face", "Grad-CAM (surprise)", "Gradient SHAP (surprise)"]
+    legends = {}
+    for p in panels:
+        for layer in p["layer"]:
+            colour = layer["encoding"]["color"]
+            if colour.get("legend") is not None:
+                legends[colour["field"]] = colour
+    assert set(legends) == {"gradcam", "gradient_shap"}              # the face has no colour bar
+    assert legends["gradcam"]["legend"]["title"] == ["Grad-CAM: evidence", "for surprise"]
+    assert legends["gradcam"]["scale"]["domain"] == [0, 1]
+    assert "strongest" in legends["gradcam"]["legend"]["labelExpr"]
+    peak = float(np.abs(maps["gradient_shap"]).max())
+    assert legends["gradient_shap"]["scale"]["domain"] == pytest.approx([-peak, peak])  # 0 in the middle
+    assert legends["gradient_shap"]["legend"]["title"] == ["Gradient SHAP: red for", "surprise, blue against"]
+    assert len(_datasets(spec)[0]) == 48 * 48
+
+
 def test_charts_export_as_png_and_svg():
     chart = charts.count_bars(pd.DataFrame({"emotion": list(EMOTIONS), "n": range(7)}), category="emotion")
     png = charts.chart_png(chart)
