@@ -257,7 +257,9 @@ def _draw(spec: dict, name: str, key: str | None) -> None:
     # without it Streamlit applies `fit` to single and layered views and squeezes labels into them.
     if "autosize" not in spec:
         spec = {**spec, "autosize": {"type": "pad", "contains": "padding"}}
-    st.vega_lite_chart(spec, width="content")
+    # In a row that scrolls sideways (wrap=False): a figure wider than the window (a grid of panels
+    # at 1024 pixels) scrolls inside its frame instead of being cut at the window's edge.
+    st.container(horizontal=True, wrap=False).vega_lite_chart(spec, width="content")
     row = st.container(horizontal=True)
     text = json.dumps(spec)
     for fmt, (label, mime, icon) in DOWNLOADS.items():

@@ -127,8 +127,9 @@ def _emotion_order(*columns) -> list[str]:
     return list(EMOTIONS) + sorted(str(v) for v in seen - set(EMOTIONS))
 
 
-def _matrix_cells(order, *, label: str, predicted: str, cell: int, font: int):
-    """The layers of one row-proportion heat map with a fixed 0..1 colour scale (so matrices compare)."""
+def _matrix_cells(order, *, label: str, predicted: str, cell: int, font: int, legend_top: bool = False):
+    """The layers of one row-proportion heat map with a fixed 0..1 colour scale (so matrices compare).
+    legend_top: the colour bar above the panels, where a grid wider than the window shows it."""
     x = alt.X(field=predicted, type="nominal", sort=order, scale=alt.Scale(domain=order), title="answer",
               axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=0))
     y = alt.Y(field=label, type="nominal", sort=order, scale=alt.Scale(domain=order), title="label",
@@ -136,7 +137,8 @@ def _matrix_cells(order, *, label: str, predicted: str, cell: int, font: int):
     cells = alt.Chart().mark_rect().encode(
         x=x, y=y, color=alt.Color(field="value", type="quantitative", title="share of the row",
                                   scale=alt.Scale(scheme="blues", domain=[0, 1]),
-                                  legend=alt.Legend(format=".0%")),
+                                  legend=alt.Legend(format=".0%", orient="top", direction="horizontal")
+                                  if legend_top else alt.Legend(format=".0%")),
         tooltip=[alt.Tooltip(field=label, type="nominal"), alt.Tooltip(field=predicted, type="nominal"),
                  alt.Tooltip(field="value", type="quantitative", format=".1%")])
     text = alt.Chart().mark_text(fontSize=font).transform_filter("isValid(datum.value)").transform_calculate(
@@ -167,7 +169,8 @@ def confusion_grid(long: pd.DataFrame, *, row: str = "rater", column: str = "con
     text in percent. `long`: one row per (row, column, label, predicted) with `value` (a row
     proportion)."""
     order = _emotion_order(long["label"], long["predicted"])
-    cells, text = _matrix_cells(order, label="label", predicted="predicted", cell=cell, font=10)
+    cells, text = _matrix_cells(order, label="label", predicted="predicted", cell=cell, font=10,
+                                legend_top=True)
     raters = list(dict.fromkeys(long[row]))
     raters = ([HUMANS] if HUMANS in raters else []) + [r for r in raters if r != HUMANS]
     columns = list(column_order) if column_order is not None else list(dict.fromkeys(long[column]))
@@ -212,7 +215,10 @@ def pair_grid(pairs: pd.DataFrame, *, a: str = "rater_a", b: str = "rater_b", va
               title: str = "", fmt: str = ".2f", domain: tuple[float, float] = (-1.0, 1.0),
               order_b: Sequence[str] | None = None) -> alt.TopLevelMixin:
     """A grid of one value per (a, b) pair: rater by rater, or model by condition (the paper's
-    Figure 4: error correlation and error consistency). Humans come first on either axis."""
+    Figure 4: error correlation and error consistency). Humans come first on either axis.
+
+    Narrower cells from seven columns on, and the colour bar on top: the paper's ten conditions
+    fit a 1024-pixel-wide window."""
     def order(values):
         seen = list(dict.fromkeys(values))
         return ([HUMANS] if HUMANS in seen else []) + [v for v in seen if v != HUMANS]
@@ -224,13 +230,15 @@ def pair_grid(pairs: pd.DataFrame, *, a: str = "rater_a", b: str = "rater_b", va
     y = alt.Y(field=a, type="nominal", sort=rows_a, title=None, axis=alt.Axis(labelLimit=0))
     cells = alt.Chart().mark_rect().encode(
         x=x, y=y, color=alt.Color(field=value, type="quantitative", title=value.replace("_", " "),
-                                  scale=alt.Scale(scheme="redblue", domain=list(domain), reverse=True)),
+                                  scale=alt.Scale(scheme="redblue", domain=list(domain), reverse=True),
+                                  legend=alt.Legend(orient="top", direction="horizontal", titleLimit=0)),
         tooltip=[alt.Tooltip(field=a, type="nominal"), alt.Tooltip(field=b, type="nominal"),
                  alt.Tooltip(field=value, type="quantitative", format=fmt)])
-    text = alt.Chart().mark_text(fontSize=12).encode(
+    cell = 60 if len(cols_b) <= 6 else 44
+    text = alt.Chart().mark_text(fontSize=12 if cell == 60 else 11).encode(
         x=x, y=y, text=alt.Text(field=value, type="quantitative", format=fmt),
         color=alt.condition(f"abs(datum['{value}']) > 0.6", alt.value("white"), alt.value("black")))
-    chart = alt.layer(cells, text, data=pairs).properties(width=max(60 * len(cols_b), 180),
+    chart = alt.layer(cells, text, data=pairs).properties(width=max(cell * len(cols_b), 180),
                                                           height=max(40 * len(rows_a), 80))
     return _finish(chart, title, f"{value.replace('_', ' ')} for each {a} (rows) and {b} (columns).")
 
