@@ -153,7 +153,7 @@ def cached(fn: Callable, *args, with_study: bool = False, **kwargs) -> Any:
                         tuple(sorted(kwargs.items())))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner="Loading the study's votes and predictions ...", max_entries=4)
 def _study(db_path: str, counter: int, label_kind: str):
     # One Study (the integer-coded votes and predictions) per store change, shared uncopied by every
     # analysis on every page; the analysis functions accept it in place of the store.
@@ -179,15 +179,20 @@ def analysed(fn: Callable, *args, label_kind: str = "original", **kwargs) -> Any
                           tuple(sorted(kwargs.items())))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner="Computing the study's figures: accuracy, kappas, McNemar's tests ...",
+               max_entries=8)
 def _report_call(db_path: str, counter: int, label_kind: str) -> dict:
     from disfer.analysis import study_report
 
-    return study_report(Store(db_path), label_kind=label_kind, study=_study(db_path, counter, label_kind))
+    # bootstrap=0: no page reads the report's condition CIs (the Robustness page bootstraps its own
+    # curve), and 1,000 replicates were 80% of the report's time on a page's first visit.
+    return study_report(Store(db_path), label_kind=label_kind, study=_study(db_path, counter, label_kind),
+                        bootstrap=0)
 
 
 def study_report(label_kind: str = "original") -> dict:
-    """The study's `disfer report --json` document, computed once per change of the store."""
+    """The study's `disfer report --json` document, computed once per change of the store, without
+    the bootstrap CIs of its conditions (`ci_low`/`ci_high`; `disfer report` has them)."""
     store = get_store()
     return _report_call(str(store.path), change_counter(store), label_kind)
 

@@ -25,7 +25,7 @@ facts = page_header("Saliency", "Grad-CAM (the last convolution's evidence, upsa
 require(facts)
 
 
-@st.cache_resource(show_spinner="Loading the model ...", max_entries=3)
+@st.cache_resource(show_spinner="Loading the model (and torch, the first time) ...", max_entries=3)
 def _model(model_id: str, db_path: str, weights: str | None):
     # `weights` (the file in use) is part of the key: a replaced weights file loads afresh.
     from disfer.store import Store
@@ -33,7 +33,7 @@ def _model(model_id: str, db_path: str, weights: str | None):
     return load_model(model_id, device="cpu", store=Store(db_path))
 
 
-@st.cache_data(show_spinner="Computing the maps ...", max_entries=64)
+@st.cache_data(show_spinner="Computing Grad-CAM and Gradient SHAP (32 samples) ...", max_entries=64)
 def _maps(model_id: str, db_path: str, weights: str | None, stimulus_id: str, pixels: bytes,
           target: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     model = _model(model_id, db_path, weights)
@@ -76,6 +76,7 @@ if pixels is None or len(pixels) != N_PIXELS:
     st.info(f"No picture of stimulus {md(stimulus_id)} in this store.")
     st.stop()
 
+st.markdown(md(label_and_majority(table, stimulus_id)))  # before the maps: they take a while the first time
 weights = ready.set_index("model").loc[model_id, "weights"]
 explain = None if target == "the model's answer" else target
 try:
@@ -86,7 +87,6 @@ except Exception as err:  # noqa: BLE001 - a broken weights file must not take t
 face = from_blob(pixels)
 _, explained = explained_class(proba, explain)
 st.markdown(f"**{md(explanation_sentence(model_id, stimulus_id, proba, explain))}**")
-st.markdown(md(label_and_majority(table, stimulus_id)))
 maps = maps_table(face, cam, shap)
 name = f"saliency_{stimulus_id}_{model_id}_{explained}"
 show_figure(name, saliency_panels, maps, explained=explained)

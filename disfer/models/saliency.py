@@ -10,19 +10,27 @@ algorithm, computed here with a random generator of its own; tests compare the t
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 
 from disfer.emotions import EMOTION_INDEX, EMOTIONS, parse_emotion_name
 from disfer.images import SIZE
 from disfer.models.base import check_faces
-from disfer.models.torch_base import FERModel
+
+if TYPE_CHECKING:
+    import torch
+
+    from disfer.models.torch_base import FERModel
+
+# torch is imported inside the functions that compute maps: the Saliency page imports this module
+# to draw its first elements, and torch takes seconds to import on a fresh server.
 
 
 def _target_index(model: FERModel, x: torch.Tensor, target: str | int | None) -> int:
+    import torch
+
     if target is None:
         with torch.no_grad():
             logits = model.logits_to_canonical(model.network(model.prepare(x, exact=False)))
@@ -41,6 +49,9 @@ def gradcam(model: FERModel, face: np.ndarray, target: str | int | None = None) 
 
     Returns a (48, 48) map scaled to 0..1 (all zeros when no region supports the class).
     """
+    import torch
+    import torch.nn.functional as F
+
     net = model.network
     x = _face_tensor(model, face)
     index = _target_index(model, x, target)
@@ -72,6 +83,8 @@ def gradient_shap(model: FERModel, face: np.ndarray, target: str | int | None = 
     their own seeded with `seed`, so a seed always gives the same map, and torch's global
     generator (which a training run in another session may be drawing from) is left untouched.
     """
+    import torch
+
     model.load()
     x = _face_tensor(model, face)
     index = _target_index(model, x, target)
