@@ -16,7 +16,8 @@ Each visit gives two times, from the click (or the address typed) to: `head`, th
 and its first figures (a metric, chart, table or picture: the headline numbers) on screen, and
 `done`, the page complete (the script finished, no element waiting, quiet for a second).
 The issue's goals: a fresh server's first page shows its headline numbers in under 3 s; every
-page complete in under 1 s after its first visit. Figures, not a test: a busy machine is slower.
+page complete in under 1 s after its first visit. Figures, not a test: a busy machine is slower
+(run it alone; another browser test on the same cores doubles the figures).
 """
 
 from __future__ import annotations
@@ -163,9 +164,9 @@ def main() -> int:
     parser.add_argument("--db", type=Path, help="a study store (default: build the demo in a temporary folder)")
     parser.add_argument("--pages", help="comma-separated url paths (default: every page of the router)")
     args = parser.parse_args()
-    if not CHROMIUM.exists():
-        print(f"{CHROMIUM} is absent: apt-get install chromium", file=sys.stderr)
-        return 2
+    if not CHROMIUM.exists():  # skipped, not failed: `make bench` runs every benchmark
+        print(f"skipped: {CHROMIUM} is absent (apt-get install chromium)")
+        return 0
     titles = router_pages()
     paths = args.pages.split(",") if args.pages else list(titles)
     unknown = [p for p in paths if p not in titles]
