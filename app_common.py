@@ -174,7 +174,7 @@ def cached(fn: Callable, *args, with_study: bool = False, study_only: bool = Fal
                         tuple(sorted(kwargs.items())))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner="Loading the study's votes and predictions ...", max_entries=4)
 def _study(db_path: str, counter: int, label_kind: str):
     # One Study (the integer-coded votes and predictions) per `study_key`, shared uncopied by every
     # analysis on every page; the analysis functions accept it in place of the store.
@@ -200,15 +200,20 @@ def analysed(fn: Callable, *args, label_kind: str = "original", **kwargs) -> Any
                           tuple(sorted(kwargs.items())))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner="Computing the study's figures: accuracy, kappas, McNemar's tests ...",
+               max_entries=8)
 def _report_call(db_path: str, counter: int, study_counter: int, label_kind: str) -> dict:
     from disfer.analysis import study_report
 
-    return study_report(Store(db_path), label_kind=label_kind, study=_study(db_path, study_counter, label_kind))
+    # bootstrap=0: no page reads the report's condition CIs (the Robustness page bootstraps its own
+    # curve), and 1,000 replicates were 80% of the report's time on a page's first visit.
+    return study_report(Store(db_path), label_kind=label_kind, study=_study(db_path, study_counter, label_kind),
+                        bootstrap=0)
 
 
 def study_report(label_kind: str = "original") -> dict:
-    """The study's `disfer report --json` document, computed once per change of the store."""
+    """The study's `disfer report --json` document, computed once per change of the store, without
+    the bootstrap CIs of its conditions (`ci_low`/`ci_high`; `disfer report` has them)."""
     store = get_store()
     return _report_call(str(store.path), change_counter(store), study_key(store, label_kind), label_kind)
 
@@ -278,7 +283,9 @@ def _draw(spec: dict, name: str, key: str | None) -> None:
     # without it Streamlit applies `fit` to single and layered views and squeezes labels into them.
     if "autosize" not in spec:
         spec = {**spec, "autosize": {"type": "pad", "contains": "padding"}}
-    st.vega_lite_chart(spec, width="content")
+    # In a row that scrolls sideways (wrap=False): a figure wider than the window (a grid of panels
+    # at 1024 pixels) scrolls inside its frame instead of being cut at the window's edge.
+    st.container(horizontal=True, wrap=False).vega_lite_chart(spec, width="content")
     row = st.container(horizontal=True)
     text = json.dumps(spec)
     for fmt, (label, mime, icon) in DOWNLOADS.items():

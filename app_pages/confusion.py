@@ -41,6 +41,8 @@ with tab_matrix:
         panel_slug = panel_distortion or "all_conditions"
         show_figure(f"confusion_{panel_slug}", confusion_grid, long, column_order=columns,
                     title="Confusion matrices (percent of each label's row)")
+        if len(columns) > 2:
+            st.caption("In a narrow window the figure scrolls sideways: each condition is a column of panels.")
         show_table(long, f"confusion_{panel_slug}")
 
 with tab_offdiag:

@@ -13,7 +13,8 @@ from disfer.analysis.gallery import (
     stimulus_gallery,
 )
 
-PER_PAGE = 36
+PER_PAGE = 40  # 5 rows of 8 faces at 1400 pixels, 8 rows of 5 at 1024
+TILE, VERSION_TILE = 100, 148  # pixels: a face shown 96 (gallery) or 144 (versions) wide, and a margin
 
 facts = page_header("Stimuli")
 require(facts)
@@ -40,9 +41,11 @@ pages = (len(shown) - 1) // PER_PAGE + 1
 page = st.number_input("Page", 1, pages, 1) if pages > 1 else 1
 chunk = shown.iloc[(page - 1) * PER_PAGE: page * PER_PAGE]
 faces = stimulus_pixels(chunk["stimulus_id"])
-columns = st.columns(9)
-for i, row in enumerate(chunk.itertuples(index=False)):
-    with columns[i % 9]:
+# Tiles of a fixed width in a row that wraps: as many a row as the window holds (8 at 1400 pixels,
+# 5 at 1024), never squeezed over each other as fixed columns were.
+tiles = st.container(horizontal=True, gap="small")
+for row in chunk.itertuples(index=False):
+    with tiles.container(width=TILE):
         said = f" / {md(row.majority)}" if isinstance(row.majority, str) else ""
         st.image(face_image(faces[row.stimulus_id], 2), width=96, caption=f"{md(row.label)}{said}")
         if st.button("open", key=f"open-{row.stimulus_id}", help=f"{md(row.stimulus_id)}: label / majority",
@@ -57,9 +60,9 @@ source_id = st.selectbox("Source face", sources, index=sources.index(current) if
 versions = analysed(source_versions, int(source_id))
 st.subheader(f"Source {source_id}: labelled {md(versions['label'].iloc[0])}")
 faces = stimulus_pixels(versions["stimulus_id"])
-columns = st.columns(5)
-for i, row in enumerate(versions.itertuples(index=False)):
-    with columns[i % 5]:
+tiles = st.container(horizontal=True, gap="small")
+for row in versions.itertuples(index=False):
+    with tiles.container(width=VERSION_TILE):
         st.image(face_image(faces[row.stimulus_id], 3), caption=md(condition_name(row.distortion, row.level)),
                  width=144)
 show_table(versions, f"source_{source_id}_versions")

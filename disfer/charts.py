@@ -127,8 +127,9 @@ def _emotion_order(*columns) -> list[str]:
     return list(EMOTIONS) + sorted(str(v) for v in seen - set(EMOTIONS))
 
 
-def _matrix_cells(order, *, label: str, predicted: str, cell: int, font: int):
-    """The layers of one row-proportion heat map with a fixed 0..1 colour scale (so matrices compare)."""
+def _matrix_cells(order, *, label: str, predicted: str, cell: int, font: int, legend_top: bool = False):
+    """The layers of one row-proportion heat map with a fixed 0..1 colour scale (so matrices compare).
+    legend_top: the colour bar above the panels, where a grid wider than the window shows it."""
     x = alt.X(field=predicted, type="nominal", sort=order, scale=alt.Scale(domain=order), title="answer",
               axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=0))
     y = alt.Y(field=label, type="nominal", sort=order, scale=alt.Scale(domain=order), title="label",
@@ -136,7 +137,8 @@ def _matrix_cells(order, *, label: str, predicted: str, cell: int, font: int):
     cells = alt.Chart().mark_rect().encode(
         x=x, y=y, color=alt.Color(field="value", type="quantitative", title="share of the row",
                                   scale=alt.Scale(scheme="blues", domain=[0, 1]),
-                                  legend=alt.Legend(format=".0%")),
+                                  legend=alt.Legend(format=".0%", orient="top", direction="horizontal")
+                                  if legend_top else alt.Legend(format=".0%")),
         tooltip=[alt.Tooltip(field=label, type="nominal"), alt.Tooltip(field=predicted, type="nominal"),
                  alt.Tooltip(field="value", type="quantitative", format=".1%")])
     text = alt.Chart().mark_text(fontSize=font).transform_filter("isValid(datum.value)").transform_calculate(
@@ -167,7 +169,8 @@ def confusion_grid(long: pd.DataFrame, *, row: str = "rater", column: str = "con
     text in percent. `long`: one row per (row, column, label, predicted) with `value` (a row
     proportion)."""
     order = _emotion_order(long["label"], long["predicted"])
-    cells, text = _matrix_cells(order, label="label", predicted="predicted", cell=cell, font=10)
+    cells, text = _matrix_cells(order, label="label", predicted="predicted", cell=cell, font=10,
+                                legend_top=True)
     raters = list(dict.fromkeys(long[row]))
     raters = ([HUMANS] if HUMANS in raters else []) + [r for r in raters if r != HUMANS]
     columns = list(column_order) if column_order is not None else list(dict.fromkeys(long[column]))
@@ -212,7 +215,10 @@ def pair_grid(pairs: pd.DataFrame, *, a: str = "rater_a", b: str = "rater_b", va
               title: str = "", fmt: str = ".2f", domain: tuple[float, float] = (-1.0, 1.0),
               order_b: Sequence[str] | None = None) -> alt.TopLevelMixin:
     """A grid of one value per (a, b) pair: rater by rater, or model by condition (the paper's
-    Figure 4: error correlation and error consistency). Humans come first on either axis."""
+    Figure 4: error correlation and error consistency). Humans come first on either axis.
+
+    Narrower cells from seven columns on, and the colour bar on top: the paper's ten conditions
+    fit a 1024-pixel-wide window."""
     def order(values):
         seen = list(dict.fromkeys(values))
         return ([HUMANS] if HUMANS in seen else []) + [v for v in seen if v != HUMANS]
@@ -224,13 +230,15 @@ def pair_grid(pairs: pd.DataFrame, *, a: str = "rater_a", b: str = "rater_b", va
     y = alt.Y(field=a, type="nominal", sort=rows_a, title=None, axis=alt.Axis(labelLimit=0))
     cells = alt.Chart().mark_rect().encode(
         x=x, y=y, color=alt.Color(field=value, type="quantitative", title=value.replace("_", " "),
-                                  scale=alt.Scale(scheme="redblue", domain=list(domain), reverse=True)),
+                                  scale=alt.Scale(scheme="redblue", domain=list(domain), reverse=True),
+                                  legend=alt.Legend(orient="top", direction="horizontal", titleLimit=0)),
         tooltip=[alt.Tooltip(field=a, type="nominal"), alt.Tooltip(field=b, type="nominal"),
                  alt.Tooltip(field=value, type="quantitative", format=fmt)])
-    text = alt.Chart().mark_text(fontSize=12).encode(
+    cell = 60 if len(cols_b) <= 6 else 44
+    text = alt.Chart().mark_text(fontSize=12 if cell == 60 else 11).encode(
         x=x, y=y, text=alt.Text(field=value, type="quantitative", format=fmt),
         color=alt.condition(f"abs(datum['{value}']) > 0.6", alt.value("white"), alt.value("black")))
-    chart = alt.layer(cells, text, data=pairs).properties(width=max(60 * len(cols_b), 180),
+    chart = alt.layer(cells, text, data=pairs).properties(width=max(cell * len(cols_b), 180),
                                                           height=max(40 * len(rows_a), 80))
     return _finish(chart, title, f"{value.replace('_', ' ')} for each {a} (rows) and {b} (columns).")
 
@@ -332,6 +340,66 @@ def saliency_overlay(face: np.ndarray, saliency: np.ndarray, *, title: str = "",
         opacity=alt.Opacity("saliency:Q", scale=alt.Scale(domain=[0, 1], range=[0, 0.65]), legend=None))
     return _finish((grey + heat).resolve_scale(color="independent").properties(width=size, height=size),
                    title, "A face in grey with the saliency map over it in red (more red: more important).")
+
+
+def saliency_panels(maps: pd.DataFrame, *, explained: str, size: int = 144, title: str = "") -> alt.TopLevelMixin:
+    """One face and its two saliency maps side by side, each map laid over the face with its own
+    colour bar saying what high means (`maps`: disfer.models.saliency.maps_table).
+
+    Grad-CAM on 0..1 (1: the strongest evidence for `explained`); Gradient SHAP signed on a
+    symmetric scale, red where a pixel speaks for `explained`, blue where against. Each map is
+    opaque where it is strong and clear where it is zero, so the face shows through. `size`: a
+    multiple of 48 (whole screen pixels per face pixel, or the cells show seams); 144 keeps the
+    three panels within a 1024-pixel-wide window."""
+    peak = float(np.nanmax(np.abs(maps["gradient_shap"]))) if len(maps) else 0.0
+    peak = peak if np.isfinite(peak) and peak > 0 else 1.0
+    x = alt.X(field="column", type="ordinal", axis=None)
+    y = alt.Y(field="row", type="ordinal", axis=None)
+    grey = alt.Chart().mark_rect().encode(
+        x=x, y=y, color=alt.Color(field="grey", type="quantitative", legend=None,
+                                  scale=alt.Scale(scheme="greys", reverse=True, domain=[0, 255])))
+
+    def legend(heading: list[str], values: list[float], label: str) -> alt.Legend:
+        return alt.Legend(title=heading, orient="bottom", direction="horizontal", gradientLength=size - 20,
+                          values=values, labelExpr=label, titleLimit=0, labelLimit=0)
+
+    # Opacity from a copy of the value: on the same field Vega would merge the colour bar and the
+    # opacity into one legend of dots.
+    cam = alt.Chart().transform_calculate(strength="datum.gradcam").mark_rect().encode(
+        x=x, y=y,
+        color=alt.Color(field="gradcam", type="quantitative", scale=alt.Scale(scheme="yelloworangered",
+                        domain=[0, 1]),
+                        legend=legend(["Grad-CAM: evidence", f"for {explained}"], [0, 0.5, 1],
+                                      "datum.value == 0 ? '0 none' : datum.value == 1 ? '1 strongest' "
+                                      ": datum.label")),
+        opacity=alt.Opacity(field="strength", type="quantitative", legend=None,
+                            scale=alt.Scale(domain=[0, 1], range=[0, 0.8])),
+        tooltip=[alt.Tooltip(field="row", type="ordinal"), alt.Tooltip(field="column", type="ordinal"),
+                 alt.Tooltip(field="gradcam", type="quantitative", format=".2f", title="Grad-CAM")])
+    shap = alt.Chart().transform_calculate(strength="abs(datum.gradient_shap)").mark_rect().encode(
+        x=x, y=y,
+        color=alt.Color(field="gradient_shap", type="quantitative",
+                        scale=alt.Scale(scheme="redblue", reverse=True, domain=[-peak, peak]),
+                        legend=legend(["Gradient SHAP: red for", f"{explained}, blue against"],
+                                      [-peak, 0, peak],
+                                      "datum.value > 0 ? '+' + format(datum.value, '.2f') : datum.value < 0 "
+                                      "? format(datum.value, '.2f') : '0'")),
+        # square-root opacity: SHAP maps are peaky, and a linear one left all but a few pixels clear
+        opacity=alt.Opacity(field="strength", type="quantitative", legend=None,
+                            scale=alt.Scale(type="sqrt", domain=[0, peak], range=[0, 0.85])),
+        tooltip=[alt.Tooltip(field="row", type="ordinal"), alt.Tooltip(field="column", type="ordinal"),
+                 alt.Tooltip(field="gradient_shap", type="quantitative", format=".3f",
+                             title="Gradient SHAP (logit)")])
+
+    def panel(heading: str, *layers):
+        return alt.layer(grey, *layers).resolve_scale(color="independent", opacity="independent").properties(
+            width=size, height=size, title=alt.TitleParams(heading, anchor="start", limit=0))
+
+    chart = alt.hconcat(panel("face"), panel(f"Grad-CAM ({explained})", cam),
+                        panel(f"Gradient SHAP ({explained})", shap), data=maps, spacing=16).resolve_scale(
+        color="independent", opacity="independent")
+    return _finish(chart, title, f"A face, its Grad-CAM map for {explained} (0 none to 1 strongest) and its "
+                   f"Gradient SHAP map (red: pixels that speak for {explained}, blue: against), each over the face.")
 
 
 def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:

@@ -13,8 +13,11 @@ from disfer.analysis.gallery import (
     AUDIT_STATUSES,
     filter_gallery,
     gallery_choices,
+    label_and_majority,
+    source_conditions,
     source_versions,
     stimulus_gallery,
+    study_sources,
 )
 from disfer.emotions import EMOTIONS
 
@@ -106,3 +109,21 @@ def test_source_versions(small):
     assert two["m"].iloc[0] == "sadness" and pd.isna(two["m"].iloc[1])
     assert set(two["label"]) == {"happiness"}
     assert source_versions(study, 99).empty
+
+
+def test_the_studys_sources_their_versions_and_the_crowds_verdict(small):
+    table = stimulus_gallery(small)
+    assert study_sources(table).to_dict("list") == {"source_id": [1, 2], "label": ["anger", "happiness"]}
+    assert source_conditions(table, 1) == {"original": [0], "gaussian_blur": [1]}
+    assert source_conditions(table, 2) == {"original": [0], "salt_pepper": [3]}
+    assert source_conditions(table, 99) == {}
+    assert label_and_majority(table, "1-original-0") == \
+        "Dataset label: anger. Crowd majority: anger (2 of 3 votes)."
+    assert label_and_majority(table, "1-gaussian_blur-1") == \
+        "Dataset label: anger. Crowd majority: fear (2 of 3 votes)."
+    assert label_and_majority(table, "2-original-0") == \
+        "Dataset label: happiness. Crowd majority: none, a tie (1 of 2 votes each)."
+    assert label_and_majority(table, "2-salt_pepper-3") == \
+        "Dataset label: happiness. Crowd majority: no votes yet."
+    with pytest.raises(KeyError, match="9-original-0"):
+        label_and_majority(table, "9-original-0")

@@ -102,8 +102,20 @@ def test_every_chart_sizes_itself_and_is_described():
 def test_pair_grid_is_large_enough_for_a_single_model():
     pairs = pd.DataFrame({"model": ["cnn"] * 10, "condition": [f"c{i}" for i in range(10)], "value": 0.5})
     spec = _spec(charts.pair_grid(pairs, a="model", b="condition", value="value", title="r"))
-    assert spec["height"] >= 80 and spec["width"] >= 60 * 10
+    assert spec["height"] >= 80 and spec["width"] >= 40 * 10    # room for "-0.09" in each cell
     assert spec["layer"][0]["encoding"]["x"]["axis"]["labelLimit"] == 0
+
+
+def test_pair_grid_of_the_papers_ten_conditions_fits_a_1024_window():
+    """At 1024x768 the main column is 564 px wide; Figure 4 (ten conditions) was 812 px, cut off."""
+    pairs = pd.DataFrame({"model": ["minixception"] * 10, "condition": [f"c{i}" for i in range(10)],
+                          "value": 0.5})
+    spec = _spec(charts.pair_grid(pairs, a="model", b="condition", value="value"))
+    assert spec["width"] == 44 * 10                                 # + ~85 px of model names < 564
+    legend = spec["layer"][0]["encoding"]["color"]["legend"]
+    assert legend["orient"] == "top" and legend["direction"] == "horizontal"   # not a column on the right
+    few = _spec(charts.pair_grid(pairs.head(3), a="model", b="condition", value="value"))
+    assert few["width"] == 180                                      # few conditions keep wide cells (min 180)
 
 
 def test_confusion_grid_shares_one_colour_scale_across_raters_and_conditions():
@@ -123,6 +135,8 @@ def test_confusion_grid_shares_one_colour_scale_across_raters_and_conditions():
     assert cells["x"]["scale"]["domain"] == list(EMOTIONS)
     text = spec["spec"]["layer"][1]["mark"]
     assert text["fontSize"] >= 10
+    # the colour bar above the panels: a grid wider than a narrow window scrolls, the scale stays in view
+    assert cells["color"]["legend"]["orient"] == "top"
     assert len(spec["datasets"][spec["data"]["name"]]) == 4 * 49
 
 
@@ -190,6 +204,30 @@ def test_pair_grid_and_saliency_overlay_build():
     assert len(rows) == 48 * 48
     assert rows["saliency"].max() == 1.0  # scaled to the peak
     assert rows.loc[rows["saliency"].idxmax(), ["x", "y"]].tolist() == [20, 10]
+
+
+def test_saliency_panels_say_what_high_means():
+    rng = np.random.default_rng(0)
+    maps = pd.DataFrame({"row": np.repeat(np.arange(48), 48), "column": np.tile(np.arange(48), 48),
+                         "grey": rng.integers(0, 256, 48 * 48), "gradcam": rng.random(48 * 48),
+                         "gradient_shap": rng.normal(size=48 * 48) * 0.3})
+    spec = _spec(charts.saliency_panels(maps, explained="surprise"))
+    panels = spec["hconcat"]
+    assert [p["title"]["text"] for p in panels] == ["face", "Grad-CAM (surprise)", "Gradient SHAP (surprise)"]
+    legends = {}
+    for p in panels:
+        for layer in p["layer"]:
+            colour = layer["encoding"]["color"]
+            if colour.get("legend") is not None:
+                legends[colour["field"]] = colour
+    assert set(legends) == {"gradcam", "gradient_shap"}              # the face has no colour bar
+    assert legends["gradcam"]["legend"]["title"] == ["Grad-CAM: evidence", "for surprise"]
+    assert legends["gradcam"]["scale"]["domain"] == [0, 1]
+    assert "strongest" in legends["gradcam"]["legend"]["labelExpr"]
+    peak = float(np.abs(maps["gradient_shap"]).max())
+    assert legends["gradient_shap"]["scale"]["domain"] == pytest.approx([-peak, peak])  # 0 in the middle
+    assert legends["gradient_shap"]["legend"]["title"] == ["Gradient SHAP: red for", "surprise, blue against"]
+    assert len(_datasets(spec)[0]) == 48 * 48
 
 
 def test_charts_export_as_png_and_svg():

@@ -73,10 +73,29 @@ MEASURE_CHARTS = """() => [...document.querySelectorAll('.vega-embed')].filter(e
                   .map(t => t.textContent);
               return {w: Math.round(r.width), h: Math.round(r.height), titles}; })"""
 MIN_WIDTH, MIN_HEIGHT = 250, 150
+# What a narrow window must not do to a page: scroll it sideways (a figure wider than the window
+# scrolls inside its own frame instead), or squeeze pictures over each other (a gallery of fixed
+# columns did at 1024 pixels). Returns the problems found.
+MEASURE_LAYOUT = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const problems = [];
+  if (main.scrollWidth > main.clientWidth + 1)
+    problems.push(`the page scrolls sideways: ${main.scrollWidth} px in ${main.clientWidth}`);
+  const boxes = [...main.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.offsetParent !== null)
+    .map(i => i.getBoundingClientRect());
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) {
+      problems.push(`pictures ${i} and ${j} overlap`); return problems; }
+  }
+  return problems;
+}"""
 VIEWPORTS = [(1400, 900), (1024, 768)]
 
 
 def _check_charts(page, where: str) -> int:
+    problems = page.evaluate(MEASURE_LAYOUT)
+    assert not problems, f"{where}: {problems}"
     charts = page.evaluate(MEASURE_CHARTS)
     for chart in charts:
         assert chart["w"] >= MIN_WIDTH and chart["h"] >= MIN_HEIGHT, f"{where}: a chart drawn at {chart}"

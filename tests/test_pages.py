@@ -28,28 +28,35 @@ TIMEOUT = 60
 
 
 def make_small_study(path: Path, *, per_emotion: int = 2, participants: int = 6, votes: bool = True,
-                     models: tuple[str, ...] = ("cnn_a", "cnn_b"), kind: str = "real", seed: int = 0) -> Store:
+                     models: tuple[str, ...] = ("cnn_a", "cnn_b"), kind: str = "real", seed: int = 0,
+                     first_source: int = 1) -> Store:
     """A small study written straight into a store: random faces, 10 versions each, a crowd whose
-    accuracy falls with the distortion level and models that are worse than the crowd."""
+    accuracy falls with the distortion level and models that are worse than the crowd.
+
+    first_source: the study's first source id; sources 1 .. first_source - 1 are ingested (split
+    Training) but not in the study, as in a real store."""
     rng = np.random.default_rng(seed)
     store = Store(path, lock_timeout=10)
     n_src = per_emotion * len(EMOTIONS)
     labels = [EMOTIONS[i // per_emotion] for i in range(n_src)]
+    n_out = first_source - 1
     sources = pd.DataFrame({
-        "source_id": np.arange(1, n_src + 1), "dataset": "fer2013", "original_index": np.arange(n_src),
-        "original_label": labels, "split": "PrivateTest",
-        "pixels": [rng.integers(0, 256, 2304, dtype=np.uint8).tobytes() for _ in range(n_src)]})
+        "source_id": np.arange(1, n_out + n_src + 1), "dataset": "fer2013",
+        "original_index": np.arange(n_out + n_src),
+        "original_label": [EMOTIONS[i % 7] for i in range(n_out)] + labels,
+        "split": ["Training"] * n_out + ["PrivateTest"] * n_src,
+        "pixels": [rng.integers(0, 256, 2304, dtype=np.uint8).tobytes() for _ in range(n_out + n_src)]})
     stim_rows = [(f"{s}-{d}-{lvl}", s, d, lvl, float(lvl), int(s * 100 + lvl),
                   rng.integers(0, 256, 2304, dtype=np.uint8).tobytes())
-                 for s in sources["source_id"] for d, lvl in CONDITIONS]
+                 for s in sources["source_id"][n_out:] for d, lvl in CONDITIONS]
     stimuli = pd.DataFrame(stim_rows, columns=["stimulus_id", "source_id", "distortion", "level", "param",
                                                "seed", "pixels"])
-    label_of = dict(zip(sources["source_id"], labels, strict=True))
+    label_of = dict(zip(sources["source_id"], sources["original_label"], strict=True))
 
     def answer(source_id: int, level: int, skill: float) -> str:
         if rng.random() < skill - 0.12 * level:
-            # Source 1 is mislabelled: the crowd sees surprise where the dataset says anger.
-            return "surprise" if source_id == 1 else label_of[source_id]
+            # The first source is mislabelled: the crowd sees surprise where the dataset says anger.
+            return "surprise" if source_id == first_source else label_of[source_id]
         return EMOTIONS[rng.integers(0, 7)]
 
     people = pd.DataFrame({"participant_id": [f"p{i:02d}" for i in range(participants)], "crowd": "study"})

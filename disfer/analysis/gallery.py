@@ -72,3 +72,40 @@ def source_versions(study: Study, source_id: int) -> pd.DataFrame:
     for m, model in enumerate(study.models):
         out[model] = [EMOTIONS[p] if p >= 0 else None for p in study.model_pred[m, rows]]
     return out
+
+
+def study_sources(table: pd.DataFrame) -> pd.DataFrame:
+    """The sources a `stimulus_gallery` table holds (the study's faces, not every face ingested):
+    source_id (int) and label, ascending by source_id."""
+    out = table[["source_id", "label"]].drop_duplicates("source_id").sort_values("source_id")
+    return out.astype({"source_id": int}).reset_index(drop=True)
+
+
+def source_conditions(table: pd.DataFrame, source_id: int) -> dict[str, list[int]]:
+    """The versions of one source in a `stimulus_gallery` table: distortion -> its levels
+    (ascending), distortions in DISTORTION_ORDER, then any unknown ones by name."""
+    rows = table[table["source_id"] == int(source_id)]
+    levels: dict[str, list[int]] = {}
+    for distortion, group in rows.groupby("distortion", sort=False):
+        levels[str(distortion)] = sorted(int(v) for v in group["level"])
+    rank = {d: i for i, d in enumerate(DISTORTION_ORDER)}
+    return dict(sorted(levels.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+def label_and_majority(table: pd.DataFrame, stimulus_id: str) -> str:
+    """One line for a stimulus of a `stimulus_gallery` table: its dataset label and the crowd's
+    majority with the votes behind it, e.g. "Dataset label: anger. Crowd majority: surprise (5 of 6
+    votes).", "... Crowd majority: none, a tie (2 of 6 votes each)." or "... no votes yet."."""
+    row = table.loc[table["stimulus_id"] == stimulus_id]
+    if row.empty:
+        raise KeyError(f"stimulus {stimulus_id!r} is not in the study")
+    row = row.iloc[0]
+    label = row["label"] if isinstance(row["label"], str) else "none"
+    n = int(row["n_votes"])
+    if n == 0 or not isinstance(row["majority"], str):
+        crowd = "no votes yet"
+    else:
+        top = int(round(float(row["majority_share"]) * n))
+        crowd = (f"none, a tie ({top} of {n} votes each)" if bool(row["tied"])
+                 else f"{row['majority']} ({top} of {n} vote{'s' if n != 1 else ''})")
+    return f"Dataset label: {label}. Crowd majority: {crowd}."

@@ -9,17 +9,28 @@ algorithm, computed here with a random generator of its own; tests compare the t
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+import io
+from typing import TYPE_CHECKING
 
-from disfer.emotions import EMOTION_INDEX, parse_emotion_name
+import numpy as np
+import pandas as pd
+
+from disfer.emotions import EMOTION_INDEX, EMOTIONS, parse_emotion_name
 from disfer.images import SIZE
 from disfer.models.base import check_faces
-from disfer.models.torch_base import FERModel
+
+if TYPE_CHECKING:
+    import torch
+
+    from disfer.models.torch_base import FERModel
+
+# torch is imported inside the functions that compute maps: the Saliency page imports this module
+# to draw its first elements, and torch takes seconds to import on a fresh server.
 
 
 def _target_index(model: FERModel, x: torch.Tensor, target: str | int | None) -> int:
+    import torch
+
     if target is None:
         with torch.no_grad():
             logits = model.logits_to_canonical(model.network(model.prepare(x, exact=False)))
@@ -38,6 +49,9 @@ def gradcam(model: FERModel, face: np.ndarray, target: str | int | None = None) 
 
     Returns a (48, 48) map scaled to 0..1 (all zeros when no region supports the class).
     """
+    import torch
+    import torch.nn.functional as F
+
     net = model.network
     x = _face_tensor(model, face)
     index = _target_index(model, x, target)
@@ -69,6 +83,8 @@ def gradient_shap(model: FERModel, face: np.ndarray, target: str | int | None = 
     their own seeded with `seed`, so a seed always gives the same map, and torch's global
     generator (which a training run in another session may be drawing from) is left untouched.
     """
+    import torch
+
     model.load()
     x = _face_tensor(model, face)
     index = _target_index(model, x, target)
@@ -87,6 +103,46 @@ def gradient_shap(model: FERModel, face: np.ndarray, target: str | int | None = 
         (grad,) = torch.autograd.grad(logits[:, index].sum(), points)
     attr = ((noisy - base) * grad).mean(dim=0)
     return attr[0].detach().float().cpu().numpy().astype(np.float32)
+
+
+def explained_class(proba: np.ndarray, target: str | None) -> tuple[str, str]:
+    """(the model's answer, the class the maps explain) for one face's probabilities (EMOTIONS
+    order); `target` None explains the answer."""
+    answer = EMOTIONS[int(np.argmax(proba))]
+    return answer, answer if target is None else parse_emotion_name(target)
+
+
+def explanation_sentence(model_id: str, stimulus_id: str, proba: np.ndarray, target: str | None) -> str:
+    """What the maps show, in words: the model's answer and the class explained, each with its
+    probability, e.g. "minixception answers sadness (41%) on 3-original-0; the maps explain
+    surprise (12%), not its answer." Plain text (the caller escapes it for Markdown)."""
+    answer, explained = explained_class(proba, target)
+    said = f"{model_id} answers {answer} ({proba[EMOTION_INDEX[answer]]:.0%}) on {stimulus_id}; "
+    if explained == answer:
+        return said + f"the maps explain {answer}, its answer."
+    return said + f"the maps explain {explained} ({proba[EMOTION_INDEX[explained]]:.0%}), not its answer."
+
+
+def maps_table(face: np.ndarray, cam: np.ndarray, shap: np.ndarray) -> pd.DataFrame:
+    """The face and its two maps, one row per pixel: row, column (0..47, row 0 at the top), grey
+    (0..255), gradcam (0..1) and gradient_shap (signed, logit units), row by row."""
+    rows, cols = np.indices((SIZE, SIZE))
+    arrays = {"grey": face, "gradcam": cam, "gradient_shap": shap}
+    for name, a in arrays.items():
+        if np.shape(a) != (SIZE, SIZE):
+            raise ValueError(f"{name} has shape {np.shape(a)}, not ({SIZE}, {SIZE})")
+    return pd.DataFrame({"row": rows.ravel(), "column": cols.ravel(),
+                         "grey": np.asarray(face, np.uint8).ravel(),
+                         "gradcam": np.asarray(cam, np.float32).ravel(),
+                         "gradient_shap": np.asarray(shap, np.float32).ravel()})
+
+
+def maps_npy(cam: np.ndarray, shap: np.ndarray) -> bytes:
+    """The two maps as one .npy file: float32 (2, 48, 48), [0] Grad-CAM and [1] Gradient SHAP.
+    Written without pickle, so `np.load(f)` (allow_pickle=False, its default) reads it."""
+    out = io.BytesIO()
+    np.save(out, np.stack([np.asarray(cam, np.float32), np.asarray(shap, np.float32)]), allow_pickle=False)
+    return out.getvalue()
 
 
 def stimulus_face(store, stimulus_id: str) -> np.ndarray:
