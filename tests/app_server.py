@@ -76,7 +76,6 @@ def running_app(db: Path, log: Path | None = None, env: dict[str, str] | None = 
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
              "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-             # (not --server.fileWatcherType none: with it, streamlit 1.67 ignores st.navigation)
              "--browser.gatherUsageStats", "false", *args],
             cwd=ROOT, env=child_env, stdout=out, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
