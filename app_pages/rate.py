@@ -30,20 +30,22 @@ FACE_SCALE = 7  # 48 px faces shown at 336 px, hard pixel edges
 # Nothing of the dashboard around the participant's task (in local use the router's sidebar would
 # list the study's pages). Constant CSS of ours, not text from anywhere else.
 st.html("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'],"
-        " [data-testid='stSidebarNav'] {display: none;}</style>")
+        " [data-testid='stSidebarNav'] {display: none;}"
+        # the 48 px face is sent as it is and enlarged by the browser with hard pixel edges
+        " [data-testid='stImage'] img {image-rendering: pixelated;}</style>")
 store = get_store()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _faces(db_path: str, stimulus_ids: tuple[str, ...]) -> dict[str, bytes]:
-    """A playlist's faces as the PNGs shown, read and encoded once per server for all its
-    participants (they never change): an answer then costs no image encoding."""
+    """A playlist's faces as 48x48 PNGs (about 2 KB; the browser enlarges them), read and encoded
+    once per server for all its participants (they never change): an answer costs no encoding."""
     from PIL import Image
 
     pngs = {}
     for sid, pixels in stimulus_pixels(store, stimulus_ids).items():
         out = io.BytesIO()
-        Image.fromarray(face_image(pixels, FACE_SCALE)).save(out, format="PNG")
+        Image.fromarray(face_image(pixels, 1)).save(out, format="PNG")
         pngs[sid] = out.getvalue()
     return pngs
 
