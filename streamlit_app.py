@@ -39,4 +39,5 @@ here = Path(__file__).parent
 # URL answers "page not found"; the writes it would make check the role again anyway.
 # The crowd study's participant page (/rate) is registered for everyone and listed for no one.
 st.navigation([st.Page(str(here / path), title=title, icon=icon)
-               for path, title, icon, action in PAGES if may(actor.role, action)] + [rate_page()]).run()
+               for path, title, icon, action in PAGES if may(actor.role, action)] + [rate_page()],
+              expanded=True).run()  # every page listed (by default streamlit folds all past the 10th)
