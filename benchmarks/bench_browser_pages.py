@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_server import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+from app_server import CHROMIUM, CHROMIUM_ARGS, running_app, study_store  # noqa: E402
 from app_server import settle as _settle  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 900}
@@ -174,14 +174,7 @@ def main() -> int:
         print(f"unknown pages: {', '.join(unknown)} (the router has {', '.join(titles)})", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        db = args.db
-        if db is None:
-            from disfer.demo import build_demo
-            from disfer.store import Store
-
-            db = Path(tmp) / "demo.duckdb"
-            print("building the demo study ...", flush=True)
-            build_demo(Store(db), finetune=False)
+        db = study_store(args.db, Path(tmp))
         print(f"store: {db}; seconds from the click to the headline (head) and to the page complete (done)")
         results = measure(db, paths, titles, Path(tmp))
     print()

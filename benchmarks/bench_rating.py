@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_server import CHROMIUM, CHROMIUM_ARGS, RUNNING, running_app  # noqa: E402
+from app_server import CHROMIUM, CHROMIUM_ARGS, RUNNING, running_app, study_store  # noqa: E402
 
 from disfer.emotions import EMOTIONS  # noqa: E402
 from disfer.store import Store  # noqa: E402
@@ -214,13 +214,7 @@ def main() -> int:
     print(f"client: {args.client}; think time {args.think} s a face on average\n"
           + "  ".join(f"{h:>13}" for h in head), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        template = args.db
-        if template is None:
-            from disfer.demo import build_demo
-
-            template = Path(tmp) / "demo.duckdb"
-            print("building the demo study ...", flush=True)
-            build_demo(Store(template), finetune=False)
+        template = study_store(args.db, Path(tmp))
         for n in args.n:
             db = Path(tmp) / f"load{n}.duckdb"
             shutil.copy(template, db)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_server import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+from app_server import CHROMIUM, CHROMIUM_ARGS, running_app, study_store  # noqa: E402
 from app_server import settle as _settle  # noqa: E402
 
 # (url path, file name, tab to open first or None); the router's first page is served at the root.
@@ -52,14 +52,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = args.db
-        if db is None:
-            from disfer.demo import build_demo
-            from disfer.store import Store
-
-            db = Path(tmp) / "demo.duckdb"
-            print("building the demo study ...")
-            build_demo(Store(db), finetune=False)
+        db = study_store(args.db, Path(tmp))
         with running_app(db, log=Path(tmp) / "app.log") as url:
             args.out.mkdir(parents=True, exist_ok=True)
             with sync_playwright() as pw:

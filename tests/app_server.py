@@ -86,6 +86,20 @@ def running_app(db: Path, log: Path | None = None, env: dict[str, str] | None = 
         stop(proc)
 
 
+def study_store(db: Path | None, folder: Path) -> Path:
+    """`db`, or (when None) the demo study without fine-tuning, built in `folder`: what the
+    benchmarks and the screenshot script run the app on."""
+    if db is not None:
+        return db
+    from disfer.demo import build_demo
+    from disfer.store import Store
+
+    built = folder / "demo.duckdb"
+    print("building the demo study ...", flush=True)
+    build_demo(Store(built), finetune=False)
+    return built
+
+
 def settle(page, timeout_ms: int = 120_000, heading: str = '[data-testid="stMain"] h1') -> None:
     """Wait until the script run has finished and every element has arrived (no skeletons left)."""
     page.wait_for_selector(heading, timeout=timeout_ms)
