@@ -26,8 +26,10 @@ from disfer.finetune import (
     variant_config,
 )
 from disfer.finetune.compare import curve_for_chart, robustness_drop
+from disfer.finetune.pools import source_splits
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS
 from disfer.finetune.targets import SCHEMES
+from disfer.finetune.train import LEVEL_MIXES, TRAIN_LAYERS
 
 actor = require_page("finetune")
 
@@ -39,6 +41,8 @@ facts = page_header("Fine-tuning", "External (faces outside the study, the study
 require(facts)
 store = get_store()
 models = cached(fine_tunable_models)
+splits = cached(source_splits)
+ALL_SPLITS = "(every split)"
 distortions = [d for d in DISTORTIONS if d != "original"]
 with st.form("finetune"):
     left, right = st.columns(2)
@@ -50,10 +54,20 @@ with st.form("finetune"):
                                  "images); curated: curated labels where decided, original elsewhere")
         distortion = st.selectbox("Distortion", distortions + ["(all, external or curated)"])
         targets = st.selectbox("Targets (curated protocol)", SCHEMES)
+        split = st.selectbox("Faces of split (external and curated)", [ALL_SPLITS] + splits,
+                             help="external: the outside faces of this split; curated: the study's "
+                                  "faces of it (the ingest's Usage column)")
     with right:
         epochs = st.number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, value=DEFAULT_EPOCHS)
         seed = st.number_input("Seed", min_value=0, value=0)
         device = st.selectbox("Device", ["auto", "cpu", "cuda"])
+        train_layers = st.selectbox("Layers that train", TRAIN_LAYERS,
+                                    help="all, or head: only the layer that emits the logits; the "
+                                         "rest stays the parent's")
+        level_mix = st.selectbox("Level mix of the distortions rendered on the fly", LEVEL_MIXES,
+                                 help="uniform: each level equally often; strongest: level k with "
+                                      "weight k; range: the parameter uniform between the weakest "
+                                      "and the strongest level's")
         augment = st.checkbox("Distortion augmentation (paper and curated: render the distorted half "
                               "on the fly; external always does)")
     with st.expander("Batches"):
@@ -80,6 +94,8 @@ if start:
                            targets=targets if protocol == "curated" else None, epochs=int(epochs),
                            seed=int(seed), device=device, augment=augment, batches=int(batches),
                            per_class=int(per_class), on_epoch=on_epoch,
+                           train_split=None if split == ALL_SPLITS else split,
+                           train_layers=train_layers, level_mix=level_mix,
                            progress=lambda f, text: bar.progress(min(f, 1.0), text=text), actor=actor)
     except DisferError as err:
         bar.empty()

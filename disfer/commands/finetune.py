@@ -20,13 +20,15 @@ def _run(args) -> int:
             return
         train = ("" if row["train_loss"] is None else
                  f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}  ")
-        print(f"epoch {row['epoch']:>3}  {train}val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}",
+        took = f"  {row['seconds']:.1f} s" if row["epoch"] else ""   # epoch 0 is the parent: not trained
+        print(f"epoch {row['epoch']:>3}  {train}val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}{took}",
               flush=True)
 
     variant = finetune(args.store, args.model, protocol=args.protocol, distortion=args.distortion,
                        targets=args.targets, epochs=args.epochs, seed=args.seed, device=args.device,
                        augment=args.augment, lr=args.lr, batches=args.batches,
-                       per_class=args.per_class, on_epoch=show, train_split=args.train_split)
+                       per_class=args.per_class, on_epoch=show, train_split=args.train_split,
+                       train_layers=args.train_layers, level_mix=args.level_mix)
     summary = variant_summary(args.store, variant)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -56,6 +58,7 @@ def _arguments(p) -> None:
     )
     from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS
     from disfer.finetune.targets import SCHEMES
+    from disfer.finetune.train import LEVEL_MIXES, TRAIN_LAYERS
 
     p.add_argument("--model", required=True, help="model to start from (see `disfer models`)")
     p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
@@ -65,8 +68,10 @@ def _arguments(p) -> None:
                         "dataset (curated labels where decided, original labels elsewhere)")
     p.add_argument("--distortion", help="distortion type (required by the paper protocol; restricts "
                                         "the external and curated ones, which otherwise use all)")
-    p.add_argument("--train-split", help="external protocol: train on the outside faces of this split "
-                                         "only (e.g. Training, or PrivateTest for a PublicTest study)")
+    p.add_argument("--train-split", "--split", dest="train_split",
+                   help="train on the faces of this split only (the ingest's Usage column): external "
+                        "protocol, the outside faces of it (e.g. Training, or PrivateTest for a "
+                        "PublicTest study); curated protocol, the study's faces of it")
     p.add_argument("--targets", choices=SCHEMES,
                    help="target scheme for --protocol curated (default majority)")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"1 to {MAX_EPOCHS}")
@@ -76,6 +81,13 @@ def _arguments(p) -> None:
                    help=f"batches per epoch (paper: {BATCHES_PER_EPOCH}; at most {MAX_BATCHES})")
     p.add_argument("--per-class", type=int, default=PER_CLASS,
                    help=f"images of each emotion per batch (paper: {PER_CLASS}, half distorted)")
+    p.add_argument("--train-layers", choices=TRAIN_LAYERS, default=TRAIN_LAYERS[0],
+                   help="all (default), or head: only the layer that emits the logits trains, the "
+                        "rest (batch-norm statistics included) stays the parent's")
+    p.add_argument("--level-mix", choices=LEVEL_MIXES, default=LEVEL_MIXES[0],
+                   help="levels of the distortions rendered on the fly (external, or --augment): "
+                        "uniform (each level equally often), strongest (level k with weight k), "
+                        "range (the parameter uniform between the weakest and strongest level's)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--augment", action="store_true",
                    help="render the distorted half of each batch on the fly (registry distortions)")

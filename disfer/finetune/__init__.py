@@ -39,7 +39,7 @@ from disfer.errors import ConfigError, DisferError
 from disfer.finetune.checkpoints import SHA256_KEY, Checkpoint, write_checkpoint
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS, VAL_FRACTION
 from disfer.finetune.targets import check_scheme
-from disfer.finetune.train import TrainConfig, train
+from disfer.finetune.train import TrainConfig, check_level_mix, check_train_layers, train
 from disfer.outfiles import safe_name
 from disfer.progress import ProgressFn
 from disfer.runs import finish_run, start_run
@@ -58,17 +58,20 @@ PAPER_NOTE = ("its evaluation on the study includes training images (the paper's
 
 
 def variant_id(model_id: str, protocol: str, distortion: str | None, targets: str | None,
-               augment: bool = False, seed: int = 0) -> str:
+               augment: bool = False, seed: int = 0, train_layers: str = "all",
+               level_mix: str = "uniform") -> str:
     """`<parent>-ft-<distortion>` (paper), `<parent>-ft-external-<distortion or all>` or
-    `<parent>-ft-curated-<targets>[-<distortion>]`, then `-aug` with augmentation and `-s<seed>`
-    for a seed other than 0."""
+    `<parent>-ft-curated-<targets>[-<distortion>]`, then `-aug` with augmentation, `-head` when the
+    head alone trains, `-<level mix>` for a mix other than uniform, and `-s<seed>` for a seed
+    other than 0."""
     if protocol == "paper":
         name = f"{model_id}-ft-{distortion}"
     elif protocol == "external":
         name = f"{model_id}-ft-external-{distortion or 'all'}"
     else:
         name = f"{model_id}-ft-curated-{targets}" + (f"-{distortion}" if distortion else "")
-    return name + ("-aug" if augment else "") + (f"-s{seed}" if seed else "")
+    return (name + ("-aug" if augment else "") + ("" if train_layers == "all" else f"-{train_layers}")
+            + ("" if level_mix == "uniform" else f"-{level_mix}") + (f"-s{seed}" if seed else ""))
 
 
 def weights_file(store: Store, variant: str) -> Path:
@@ -82,7 +85,7 @@ def weights_file(store: Store, variant: str) -> Path:
 
 
 def _check(protocol, distortion, targets, epochs, lr, batches, per_class,
-           augment) -> tuple[str | None, str]:
+           augment, train_split=None, train_layers="all", level_mix="uniform") -> tuple[str | None, str]:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r} (expected {' or '.join(PROTOCOLS)})")
     if distortion is not None and (distortion not in DISTORTIONS or distortion == "original"):
@@ -106,6 +109,13 @@ def _check(protocol, distortion, targets, epochs, lr, batches, per_class,
         targets = "majority"
     else:
         targets = check_scheme(targets or "majority")
+    if train_split is not None and protocol == "paper":
+        raise ConfigError("--train-split chooses the faces of the external or curated protocol; the "
+                          "paper protocol trains on the study's stimuli")
+    check_train_layers(train_layers)
+    if check_level_mix(level_mix) != "uniform" and protocol != "external" and not augment:
+        raise ConfigError("--level-mix shapes the distortions rendered on the fly: the external "
+                          "protocol, or --augment")
     if not 1 <= epochs <= MAX_EPOCHS:
         raise ConfigError(f"epochs must be between 1 and {MAX_EPOCHS}, not {epochs}")
     if not 0 < lr <= 1:
@@ -123,33 +133,36 @@ def finetune(store: Store, model_id: str, protocol: str = DEFAULT_PROTOCOL, dist
              on_epoch: Callable[[dict], None] | None = None, lr: float = DEFAULT_LR,
              batches: int = BATCHES_PER_EPOCH, per_class: int = PER_CLASS,
              val_fraction: float = VAL_FRACTION, predict: bool = True,
-             train_split: str | None = None, actor: Actor | str | None = None) -> str:
+             train_split: str | None = None, actor: Actor | str | None = None,
+             train_layers: str = "all", level_mix: str = "uniform") -> str:
     """Fine-tune `model_id`, register the variant, predict every stimulus; returns the variant id.
 
     `on_epoch(row)` receives each training-curve row (epoch, train/val loss and accuracy) as it
     is made, for a live chart. `progress(fraction, text)` follows the batches. `train_split`
-    (external protocol only): train on the outside faces of that split alone. `actor`: who runs
-    it (a signed-in person needs the admin role); the run is signed by them.
+    (external and curated protocols): train on the faces of that split alone (the outside faces
+    of it, or the study's). `train_layers`: `all`, or `head` (the layer emitting the logits) alone.
+    `level_mix`: how the levels of the distortions rendered on the fly are drawn (`train`).
+    `actor`: who runs it (a signed-in person needs the admin role); the run is signed by them.
     """
     if isinstance(actor, Actor):
         require(actor, "finetune")
     from disfer.models import load_model
 
-    distortion, targets = _check(protocol, distortion, targets, epochs, lr, batches, per_class, augment)
+    distortion, targets = _check(protocol, distortion, targets, epochs, lr, batches, per_class, augment,
+                                 train_split, train_layers, level_mix)
     model = load_model(model_id, device=device, store=store)   # unknown model, missing GPU
-    if train_split is not None and protocol != "external":
-        raise ConfigError("--train-split chooses the outside faces of the external protocol")
     pool = _pool(store, protocol, distortion, seed, val_fraction, augment, train_split)
     model.load()   # weights present and readable, before any training
     variant = safe_name(variant_id(model_id, protocol, distortion, targets if protocol == "curated" else None,
-                                   augment, seed), "variant name")   # it names the weights file
+                                   augment, seed, train_layers, level_mix), "variant name")   # it names the weights file
     if protocol == "external":   # the study's own distortion(s), at the study's levels
         render = pool.summary["render"]
         augment_with, params = tuple(render), tuple(tuple(v) for v in render.values())
     else:
         augment_with, params = (_augment_with(distortion) if augment else ()), ()
     config = TrainConfig(scheme=targets, epochs=epochs, lr=lr, batches=batches, per_class=per_class,
-                         seed=seed, augment_with=augment_with, augment_params=params)
+                         seed=seed, augment_with=augment_with, augment_params=params,
+                         level_mix=level_mix, train_layers=train_layers)
     settings = {**_settings(model, protocol, distortion, augment, config, val_fraction),
                 "train_split": train_split}
     with _tracked_run(store, {**settings, "variant": variant}, actor) as run_id:
@@ -174,7 +187,8 @@ def _pool(store: Store, protocol: str, distortion: str | None, seed: int, val_fr
         excluded = set(gt.loc[gt["status"] == "excluded", "source_id"].astype(int))
         return external_pool(store, distortion, seed=seed, val_fraction=val_fraction, excluded=excluded,
                              split=train_split)
-    return curated_pool(store, gt, distortion, seed=seed, val_fraction=val_fraction, augment=augment)
+    return curated_pool(store, gt, distortion, seed=seed, val_fraction=val_fraction, augment=augment,
+                        split=train_split)
 
 
 def _augment_with(distortion: str | None) -> tuple[str, ...]:
@@ -187,7 +201,8 @@ def _settings(model, protocol: str, distortion: str | None, augment: bool, confi
     """The run's configuration as recorded in `runs` (and, completed, in `models`)."""
     return {
         "protocol": protocol, "parent": model.model_id, "distortion": distortion, "targets": config.scheme,
-        "augment": augment, "augment_with": list(config.augment_with),
+        "augment": augment, "augment_with": list(config.augment_with), "level_mix": config.level_mix,
+        "train_layers": config.train_layers,
         "epochs": config.epochs, "seed": config.seed, "lr": config.lr, "optimizer": "Adam",
         "batches_per_epoch": config.batches, "images_per_emotion_per_batch": config.per_class,
         "batch_size": None, "val_fraction": val_fraction, "device": str(model.device),

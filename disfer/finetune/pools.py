@@ -37,8 +37,25 @@ class Pool:
     summary: dict
 
 
+def source_splits(store: Store) -> list[str]:
+    """The splits of the ingested faces (the FER-2013 Usage column: Training, PublicTest, ...)."""
+    with store.read() as con:
+        return [r[0] for r in con.execute("SELECT DISTINCT split FROM sources WHERE split IS NOT NULL "
+                                          "ORDER BY 1").fetchall()]
+
+
+def check_split(store: Store, split: str | None) -> str | None:
+    """`split` when some ingested face is in it (None: every split); the one rule for --train-split."""
+    if split is None:
+        return None
+    known = source_splits(store)
+    if split not in known:
+        raise ConfigError(f"unknown split {split!r} (the store's faces are in: {', '.join(known) or 'no split'})")
+    return split
+
+
 def _stimuli(store: Store, source_ids: list[int] | None, distortions: list[str] | None) -> pd.DataFrame:
-    sql = ("SELECT st.stimulus_id, st.source_id, st.distortion, st.level, st.pixels, s.original_label "
+    sql = ("SELECT st.stimulus_id, st.source_id, st.distortion, st.level, st.pixels, s.original_label, s.split "
            "FROM stimuli st JOIN sources s USING (source_id) WHERE TRUE")
     params: list = []
     if distortions is not None:
@@ -132,6 +149,7 @@ def external_pool(store: Store, distortion: str | None, seed: int = 0, val_fract
     `excluded`: sources a curator excluded (not faces, wrong faces), left out. `split`: only the
     outside faces of that split (e.g. 'Training', or 'PrivateTest' for a study of PublicTest).
     """
+    split = check_split(store, split)
     levels = _study_distortions(store)
     if not levels:
         raise ConfigError(f"{store.path}: no distorted stimuli in the study; build a study first "
@@ -192,10 +210,12 @@ def external_pool(store: Store, distortion: str | None, seed: int = 0, val_fract
 
 
 def curated_pool(store: Store, ground_truth: pd.DataFrame, distortion: str | None = None, seed: int = 0,
-                 val_fraction: float = 0.1, augment: bool = False) -> Pool:
-    """The curated dataset: every face of the study, with the curated labels where a curator decided
-    (the ground truth's labels and primary label, as the analysis's curated labels count them) and
-    the original label elsewhere; excluded faces are left out."""
+                 val_fraction: float = 0.1, augment: bool = False, split: str | None = None) -> Pool:
+    """The curated dataset: every face of the study (or of the study's faces in `split`), with the
+    curated labels where a curator decided (the ground truth's labels and primary label, as the
+    analysis's curated labels count them) and the original label elsewhere; excluded faces are
+    left out."""
+    split = check_split(store, split)
     gt = ground_truth
     if gt.empty:
         raise ConfigError(f"{store.path}: no curated labels yet, so the curated dataset is the original "
@@ -206,6 +226,10 @@ def curated_pool(store: Store, ground_truth: pd.DataFrame, distortion: str | Non
     df = _stimuli(store, None, distortions)
     if df.empty:
         raise ConfigError(f"{store.path}: no stimuli; build a study first (`disfer build` or `disfer demo`)")
+    if split is not None:
+        df = df[df["split"] == split].reset_index(drop=True)
+        if df.empty:
+            raise ConfigError(f"{store.path}: no face of the study is in split {split!r}")
     is_decided = df["source_id"].isin(decided.index).to_numpy()
     usable = ~df["source_id"].isin(list(excluded)).to_numpy() & (is_decided | df["original_label"].notna().to_numpy())
     df, is_decided = df[usable].reset_index(drop=True), is_decided[usable]

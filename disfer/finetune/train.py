@@ -5,6 +5,16 @@ After every epoch the copy is scored on the held-out faces; the weights of the b
 validation accuracy, lower validation loss on a tie) are what the run returns, as the paper did.
 Epoch 0 in the curve is the parent itself, so the curve shows where training started.
 
+Which layers train (`TrainConfig.train_layers`): `all`, or `head`, the layer that emits the
+logits (the adapter's `head_module`) alone. Frozen layers keep every parameter and buffer as the
+parent had them: the optimiser never sees their parameters, and their batch-norm layers stay in
+eval mode, so their running statistics are not updated either.
+
+Level mix (`TrainConfig.level_mix`) of the distorted half rendered on the fly: `uniform` (each of
+the study's levels equally often, the default), `strongest` (level k drawn with weight k, so the
+strongest level is half of the draws with 3 levels), or `range` (the parameter drawn uniformly
+between the weakest and the strongest level's).
+
 Reproducibility: every random choice (batches, drawn labels, on-the-fly distortions) comes from
 NumPy generators seeded by (seed, epoch, purpose), and there is no dropout or random
 initialisation, so on the CPU two runs with the same seed give bit-identical weights.
@@ -21,6 +31,7 @@ import numpy as np
 import torch
 
 from disfer.data.distortions import DISTORTIONS, render
+from disfer.errors import ConfigError
 from disfer.finetune.sampling import BATCHES_PER_EPOCH, PER_CLASS, BatchComposer
 from disfer.finetune.targets import (
     ItemLabels,
@@ -35,6 +46,8 @@ from disfer.progress import Progress, ProgressFn
 # Marks a training item whose distorted version is rendered on the fly (augmentation).
 AUGMENT = "augment"
 EVAL_BATCH = 256
+TRAIN_LAYERS = ("all", "head")
+LEVEL_MIXES = ("uniform", "strongest", "range")
 
 
 @dataclass
@@ -69,6 +82,8 @@ class TrainConfig:
     # The parameter of each level per distortion of augment_with (the study's, as built); empty:
     # the registry's levels.
     augment_params: tuple[tuple[float, ...], ...] = ()
+    level_mix: str = "uniform"
+    train_layers: str = "all"
 
 
 @dataclass
@@ -92,8 +107,21 @@ def _inputs(model, faces: np.ndarray) -> torch.Tensor:
     return model.preprocess(faces).contiguous(memory_format=_memory_format(model.device))
 
 
+def _draw_param(levels: tuple[float, ...], mix: str, rng: np.random.Generator) -> tuple[int, float]:
+    """(level, parameter) of one on-the-fly distortion under the level mix (module docstring)."""
+    if mix == "range":
+        return len(levels), float(rng.uniform(min(levels), max(levels)))
+    if mix == "strongest":
+        weights = np.arange(1, len(levels) + 1, dtype=float)
+        level = int(rng.choice(len(levels), p=weights / weights.sum())) + 1
+    else:   # uniform: the draw every earlier run made, so their seeds still give their weights
+        level = int(rng.integers(1, len(levels) + 1))
+    return level, levels[level - 1]
+
+
 def _augment(faces: np.ndarray, distortions: np.ndarray, names: tuple[str, ...],
-             rng: np.random.Generator, params: tuple[tuple[float, ...], ...] = ()) -> np.ndarray:
+             rng: np.random.Generator, params: tuple[tuple[float, ...], ...] = (),
+             mix: str = "uniform") -> np.ndarray:
     todo = np.flatnonzero(distortions == AUGMENT)
     if len(todo) == 0 or not names:
         return faces
@@ -101,14 +129,51 @@ def _augment(faces: np.ndarray, distortions: np.ndarray, names: tuple[str, ...],
     for i in todo:
         k = int(rng.integers(len(names)))
         levels = params[k] if params else DISTORTIONS[names[k]].levels
-        level = int(rng.integers(1, len(levels) + 1))
-        faces[i] = render(faces[i], names[k], level, seed=int(rng.integers(2**62)), param=levels[level - 1])
+        level, param = _draw_param(levels, mix, rng)
+        faces[i] = render(faces[i], names[k], level, seed=int(rng.integers(2**62)), param=param)
     return faces
+
+
+def check_train_layers(train_layers: str) -> str:
+    if train_layers not in TRAIN_LAYERS:
+        raise ConfigError(f"unknown layer choice {train_layers!r} (expected {' or '.join(TRAIN_LAYERS)})")
+    return train_layers
+
+
+def check_level_mix(level_mix: str) -> str:
+    if level_mix not in LEVEL_MIXES:
+        raise ConfigError(f"unknown level mix {level_mix!r} (expected {', '.join(LEVEL_MIXES)})")
+    return level_mix
+
+
+def freeze(model, network: torch.nn.Module, train_layers: str) -> list[torch.nn.Module]:
+    """Freeze what `train_layers` leaves out of training; returns the frozen modules that hold
+    parameters or buffers of their own (kept in eval mode while training, see `set_training`)."""
+    if check_train_layers(train_layers) == "all":
+        return []
+    head = network.get_submodule(model.head_module)
+    trained = {id(m) for m in head.modules()}
+    frozen = []
+    for module in network.modules():
+        if id(module) in trained:
+            continue
+        for p in module.parameters(recurse=False):
+            p.requires_grad_(False)
+        if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
+            frozen.append(module)
+    return frozen
+
+
+def set_training(network: torch.nn.Module, frozen: list[torch.nn.Module]) -> None:
+    """Train mode, except the frozen layers: their batch norms must not update running statistics."""
+    network.train()
+    for module in frozen:
+        module.eval()
 
 
 def evaluate(model, network: torch.nn.Module, data: TrainData, scheme: str) -> tuple[float, float]:
     """(mean loss, accuracy) of `network` on `data` under `scheme`, in eval mode."""
-    was_training = network.training
+    modes = [(m, m.training) for m in network.modules()]   # restored one by one: frozen layers stay in eval
     network.eval()
     losses, hits = [], []
     targets = torch.from_numpy(eval_targets(scheme, data.labels))
@@ -120,7 +185,8 @@ def evaluate(model, network: torch.nn.Module, data: TrainData, scheme: str) -> t
             losses.append(float(target_loss(scheme, logits, t)) * len(t))
             pred = logits.argmax(dim=1).cpu().numpy()
             hits.append(correct(scheme, pred, data.labels.take(np.arange(len(data))[sl])))
-    network.train(was_training)
+    for module, mode in modes:
+        module.train(mode)
     return sum(losses) / len(data), float(np.concatenate(hits).mean())
 
 
@@ -132,9 +198,11 @@ def train(model, train_data: TrainData, val_data: TrainData, config: TrainConfig
     composer = BatchComposer(train_data.labels.primary, train_data.kinds, seed=config.seed,
                              batches=config.batches, per_class=config.per_class)
     device = model.device
+    check_level_mix(config.level_mix)
     network = copy.deepcopy(model.network).to(memory_format=_memory_format(device))
-    network.train()
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    frozen = freeze(model, network, config.train_layers)
+    set_training(network, frozen)
+    optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=config.lr)
 
     start = time.perf_counter()
     val_loss, val_acc = evaluate(model, network, val_data, config.scheme)
@@ -155,7 +223,7 @@ def train(model, train_data: TrainData, val_data: TrainData, config: TrainConfig
             sum_loss, n_seen, n_right = 0.0, 0, 0
             for b, batch in enumerate(composer.epoch(epoch)):
                 faces = _augment(train_data.faces[batch], train_data.distortions[batch],
-                                 config.augment_with, aug_rng, config.augment_params)
+                                 config.augment_with, aug_rng, config.augment_params, config.level_mix)
                 logits = model.logits_to_canonical(network(_inputs(model, faces)).float())
                 loss = target_loss(config.scheme, logits,
                                    torch.from_numpy(targets[batch]).to(device))

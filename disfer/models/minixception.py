@@ -168,6 +168,7 @@ def state_from_keras_h5(path: str | Path) -> dict[str, torch.Tensor]:
 class MiniXception(FERModel):
     spec = FAMILIES["minixception"]
     labels = FER2013_ORDER
+    head_module = "head"
     # torch 2.13's CPU backward of depthwise convolutions with channels_last weights crashes the
     # process (segmentation fault), which would kill fine-tuning and saliency; the compiled
     # forward is as fast either way.

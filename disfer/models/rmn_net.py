@@ -65,6 +65,7 @@ def resmasking_module() -> types.ModuleType:
 class RMNEmotion(FERModel):
     spec = FAMILIES["rmn"]
     labels = FER2013_ORDER
+    head_module = "fc"
     gpu_batch = 128  # 224x224 activations of a ResNet-34 with masks: a few GB per 128 images
     cpu_batch = 16   # ~5 s per batch on 2 cores, so progress moves and finished work is kept
 

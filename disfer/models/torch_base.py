@@ -55,6 +55,8 @@ class FERModel:
     # small enough for the activations to stay in memory.
     cpu_batch: ClassVar[int] = 512                     # default batch on the CPU
     gpu_batch: ClassVar[int] = 4096                    # default batch on a GPU (memory-bound)
+    # The submodule that emits the logits: what `disfer finetune --train-layers head` trains.
+    head_module: ClassVar[str]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
