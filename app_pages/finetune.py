@@ -118,7 +118,9 @@ st.markdown(f"**{md(variant)}**: {md(config['protocol'])} protocol, from **{md(p
             f"{md(config['targets'])}, {md(plural(config['epochs'], 'epoch'))}, best epoch "
             f"{md(config['best_epoch'])} (validation accuracy {config['best_val_accuracy']:.3f}, parent "
             f"{config['parent_val_accuracy']:.3f}); {md(config['split']['train_images'])} training / "
-            f"{md(config['split']['val_images'])} validation images, {md(config['split']['split'])}.")
+            f"{md(config['split']['val_images'])} validation images, {md(config['split']['split'])}; "
+            f"faces of {md(config.get('train_split') or 'every split')}, layers trained: "
+            f"{md(config.get('train_layers', 'all'))}, level mix: {md(config.get('level_mix', 'uniform'))}.")
 flag = validation_note(config)
 if flag:
     st.warning(f"{md(variant)} is {md(flag)}: registered all the same.")

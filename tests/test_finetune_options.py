@@ -245,3 +245,25 @@ def test_an_absent_gpu_is_one_line_exit_2(built_study, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "cuda" in err.lower() and "\n" not in err
     assert _counts(built_study) == (0, 0)
+
+
+def test_deepface_fine_tunes_and_prints_its_time_per_epoch(built_study, capsys):
+    """DeepFace with a weights file made here (random weights, its architecture and format)."""
+    from disfer.models.deepface_net import WEIGHTS_FILE, deepface_weights_dir
+
+    os.environ.setdefault("DEEPFACE_BACKEND_ENGINE", "pytorch")
+    from deepface.models.demography.pytorch.Emotion import EmotionModel
+
+    path = deepface_weights_dir() / WEIGHTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(EmotionModel().state_dict(), path)
+    code = main(["--db", str(built_study.path), "finetune", "--model", "deepface", "--distortion", "salt_pepper",
+                 "--epochs", "1", "--batches", "2", "--per-class", "1", "--device", "cpu",
+                 "--train-layers", "head"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    seconds = variant_config(built_study, "deepface-ft-external-salt_pepper-head")["seconds_per_epoch"]
+    assert f"{seconds:.1f} s per epoch" in out and "280 stimuli predicted" in out
+    epoch1 = next(line for line in out.splitlines() if line.startswith("epoch   1"))
+    assert epoch1.endswith(" s")
