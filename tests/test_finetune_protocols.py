@@ -128,7 +128,9 @@ def _exclude_all(store) -> None:
 
 @pytest.mark.parametrize("prepare, kwargs, message", [
     (_delete_outside, {"distortion": "gaussian_blur"}, "ingest the FER-2013 Training split or build the study"),
-    (None, {"distortion": "gaussian_blur", "train_split": "PrivateTest"}, "no faces outside the study in split"),
+    # PublicTest exists, but all its faces are in the study
+    (None, {"distortion": "gaussian_blur", "train_split": "PublicTest"}, "no faces outside the study in split"),
+    (None, {"distortion": "gaussian_blur", "train_split": "PrivateTest"}, "unknown split .PrivateTest."),
     (None, {"distortion": "fog"}, "unknown distortion 'fog'"),
     (None, {"targets": "soft"}, "--targets is for --protocol curated"),
     (None, {"augment": True}, "external protocol always renders"),
