@@ -267,3 +267,23 @@ def test_deepface_fine_tunes_and_prints_its_time_per_epoch(built_study, capsys):
     assert f"{seconds:.1f} s per epoch" in out and "280 stimuli predicted" in out
     epoch1 = next(line for line in out.splitlines() if line.startswith("epoch   1"))
     assert epoch1.endswith(" s")
+
+
+def test_a_checkpoint_of_a_module_registered_under_two_names_is_written_and_read_back():
+    """RMN's masks register a module under two names; safetensors refused the shared memory, so
+    fine-tuning RMN failed after training."""
+    from safetensors.torch import load
+
+    from disfer.finetune.checkpoints import checkpoint_bytes
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    net.alias = net[0]   # the same module, a second name
+    state = net.state_dict()
+    assert state["0.weight"].data_ptr() == state["alias.weight"].data_ptr()
+    back = load(checkpoint_bytes(state))
+    assert set(back) == set(state)
+    assert all(torch.equal(back[k], state[k]) for k in state)
+    fresh = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    fresh.alias = fresh[0]
+    fresh.load_state_dict(back)
+    assert torch.equal(fresh[0].weight, net[0].weight)

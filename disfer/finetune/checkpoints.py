@@ -60,7 +60,9 @@ def checkpoint_bytes(state: dict) -> bytes:
     """A state dict of tensors as safetensors bytes (the format of fine-tuned variants)."""
     from safetensors.torch import save  # torch: only when a checkpoint is written (speed)
 
-    return save({k: v.detach().to("cpu").contiguous() for k, v in state.items()})
+    from disfer.models.weights import unshared_state
+
+    return save(unshared_state(state))
 
 
 def write_checkpoint(store: Store, variant: str, state: dict) -> Checkpoint:

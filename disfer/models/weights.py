@@ -124,6 +124,22 @@ def apply_state(network: nn.Module, state: dict[str, torch.Tensor], path: str | 
     return network
 
 
+def unshared_state(state: dict) -> dict[str, torch.Tensor]:
+    """A state dict as safetensors can store it: on the CPU, contiguous, no two tensors sharing
+    memory. RMN registers some modules under two names (its masks' `downsample1` is also
+    `conv1.downsample`), and safetensors refuses such a pair; each name gets its own copy, and
+    loading fills both names alike."""
+    out, seen = {}, set()
+    for key, value in state.items():
+        t = value.detach().to("cpu").contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in seen:
+            t = t.clone()
+        seen.add(ptr)
+        out[key] = t
+    return out
+
+
 def save_safetensors(network: nn.Module, path: str | Path) -> Path:
     """Write a network's weights as a safetensors file (the format of fine-tuned variants).
 
@@ -135,7 +151,6 @@ def save_safetensors(network: nn.Module, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".part")
-    state = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
-    save_file(state, str(tmp))
+    save_file(unshared_state(network.state_dict()), str(tmp))
     os.replace(tmp, p)
     return p
