@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from disfer.errors import ConfigError
+
 
 def register(sub) -> None:
     p = sub.add_parser("models", help="the FER models, whether their weights are present, and where")
@@ -37,6 +39,8 @@ def register(sub) -> None:
     p.add_argument("stimulus", help="stimulus id, e.g. 17-gaussian_blur-2")
     p.add_argument("--out", default="saliency", help="folder for the PNGs (default ./saliency)")
     p.add_argument("--target", help="emotion to explain (default: the model's prediction)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="Gradient SHAP samples (default 16; more give a smoother map, slower)")
     p.set_defaults(func=_saliency, read_only=True)
 
 
@@ -109,10 +113,13 @@ def _evaluate(args) -> int:
 
 
 def _saliency(args) -> int:
-    from disfer.models.saliency import write_saliency_pngs
+    from disfer.models.saliency import SHAP_SAMPLES, write_saliency_pngs
 
+    samples = SHAP_SAMPLES if args.samples is None else args.samples
+    if not 1 <= samples <= 10_000:
+        raise ConfigError(f"--samples {samples}: give 1 to 10,000 Gradient SHAP samples")
     for path in write_saliency_pngs(args.store, _model_id(args), args.stimulus, args.out,
                                     target=args.target, device=args.device,
-                                    weights_path=args.weights):
+                                    weights_path=args.weights, n_samples=samples):
         print(path)
     return 0
