@@ -7,6 +7,7 @@ Exporting costs tens of seconds on a busy CPU, so each network is exported once 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import numpy as np
@@ -92,7 +93,8 @@ def test_each_runtime_agrees_with_torch_eager(family, runtime, exports, deepface
 
 
 @pytest.mark.parametrize("runtime", INSTALLED)
-def test_predict_in_a_runtime_stores_eager_predictions_and_caches_the_export(store, runtime, no_new_exports):
+def test_predict_in_a_runtime_stores_eager_predictions_and_caches_the_export(store, runtime, exports,
+                                                                            no_new_exports):
     faces = faces_to_check(40)
     add_stimuli(store, faces)
     assert predict_store(store, "minixception", device="cpu", batch=16, runtime=runtime) == 40
@@ -107,8 +109,10 @@ def test_predict_in_a_runtime_stores_eager_predictions_and_caches_the_export(sto
     assert config == (runtime, "false")
     # Cached beside the store, in its model folder, named by the weights fingerprint.
     fingerprint = load_model("minixception", device="cpu").fingerprint
-    cached = store.path.parent / "models" / store_id / "exports" / f"minixception.{fingerprint[:16]}.g1.onnx"
-    assert cached.is_file() and no_new_exports == ["minixception"]
+    digest = hashlib.sha256(exports["minixception"]).hexdigest()
+    cached = store.path.parent / "models" / store_id / "exports"
+    assert [p.name for p in cached.iterdir()] == [f"minixception.{fingerprint[:16]}.g1.{digest[:16]}.onnx"]
+    assert no_new_exports == ["minixception"]
     # The next run (new stimuli) loads the cached file: no export.
     add_stimuli(store, faces[:5], first_id=100)
     assert predict_store(store, "minixception", device="cpu", runtime=runtime) == 5
@@ -122,7 +126,8 @@ def test_auto_runs_small_uncached_jobs_on_torch_and_uses_a_cached_export(store, 
     assert no_new_exports == []                      # too few images to pay for an export
     R.export_folder(store).mkdir(parents=True)
     model = load_model("minixception", device="cpu")
-    (R.export_folder(store) / R.export_name(model)).write_bytes(exports["minixception"])  # as a previous run left it
+    good = exports["minixception"]
+    (R.export_folder(store) / R.export_name(model, good)).write_bytes(good)  # as a previous run left it
     add_stimuli(store, faces[20:], first_id=100)
     assert predict_store(store, "minixception", device="cpu", compile=False) == 10
     with store.read() as con:
@@ -132,34 +137,34 @@ def test_auto_runs_small_uncached_jobs_on_torch_and_uses_a_cached_export(store, 
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "other weights", "no fingerprint"])
-def test_a_damaged_or_stale_cached_export_is_rebuilt_not_trusted(store, exports, no_new_exports, damage, caplog,
-                                                               tmp_path):
+def test_a_damaged_or_stale_cached_export_is_rebuilt_not_trusted(store, exports, no_new_exports, damage, caplog):
     model = load_model("minixception", device="cpu").load()
     folder = R.export_folder(store)
     good = exports["minixception"]
-    if damage == "garbage":
-        data = b"\x08\x07not an onnx file" * 100
-    elif damage == "truncated":
-        data = good[: len(good) // 2]
-    else:
+    if damage in ("garbage", "truncated"):   # bytes changed under the name of the good export
+        data, name = (b"\x08\x07not an onnx file" * 100 if damage == "garbage" else good[: len(good) // 2],
+                      R.export_name(model, good))
+    else:   # a well-formed export under its own sha256: from other weights, or with no fingerprint inside
         import onnx
 
         proto = onnx.load_model_from_string(good)
         props = [(p.key, p.value) for p in proto.metadata_props]
         del proto.metadata_props[:]
-        if damage == "other weights":   # a well-formed export of the same network, made from other weights
+        if damage == "other weights":
             for key, value in props:
                 proto.metadata_props.add(key=key, value="0" * 64 if key == R.FINGERPRINT_KEY else value)
         data = proto.SerializeToString()
+        name = R.export_name(model, data)
     folder.mkdir(parents=True)
-    (folder / R.export_name(model)).write_bytes(data)
+    (folder / name).write_bytes(data)
     with caplog.at_level(logging.WARNING, logger="disfer.models.runtimes"):
         model.enable_runtime(R.ONNXRUNTIME, folder)
-    assert no_new_exports == ["minixception"]                       # exported again
-    assert (folder / R.export_name(model)).read_bytes() == good      # and the damaged file replaced
+    assert no_new_exports == ["minixception"]                         # exported again
+    assert sorted(p.name for p in folder.iterdir()) == [R.export_name(model, good)]   # the bad file gone
+    assert (folder / R.export_name(model, good)).read_bytes() == good
     assert "exporting again" in caplog.text
-    if damage == "other weights":
-        assert "exported from other weights" in caplog.text
+    assert {"garbage": "is damaged", "truncated": "is damaged", "other weights": "exported from other weights",
+            "no fingerprint": "no weights fingerprint inside"}[damage] in caplog.text
     faces = faces_to_check(64)
     assert np.abs(model.predict_proba(faces) - load_model("minixception", device="cpu").predict_proba(faces)).max() \
         <= R.AGREEMENT_TOLERANCE
@@ -172,20 +177,22 @@ def test_an_export_that_disagrees_with_eager_is_refused(store, monkeypatch, no_n
     monkeypatch.setattr(R.ExportedNetwork, "predict_proba", lambda self, faces: real_check(self, faces)[:, ::-1].copy())
     with pytest.raises(ConfigError, match="disagrees with the eager model"):
         model.enable_runtime(R.ONNXRUNTIME, R.export_folder(store))
-    assert not (R.export_folder(store) / R.export_name(model)).exists()   # never cached
+    assert not R.export_folder(store).exists() or not any(R.export_folder(store).iterdir())   # never cached
 
 
-def test_a_link_planted_at_the_export_path_is_replaced_not_followed(store, tmp_path, no_new_exports, exports):
+def test_a_link_planted_at_the_export_path_is_removed_not_followed(store, tmp_path, no_new_exports, exports):
     model = load_model("minixception", device="cpu").load()
     folder = R.export_folder(store)
     folder.mkdir(parents=True)
+    good = exports["minixception"]
     outside = tmp_path / "outside.onnx"
-    outside.write_bytes(exports["minixception"])   # even a valid export behind a link is not read
-    (folder / R.export_name(model)).symlink_to(outside)
+    outside.write_bytes(good)   # even a valid export behind a link is not read
+    (folder / R.export_name(model, good)).symlink_to(outside)
     model.enable_runtime(R.ONNXRUNTIME, folder)
     assert no_new_exports == ["minixception"]
-    assert not (folder / R.export_name(model)).is_symlink()
-    assert outside.read_bytes() == exports["minixception"]
+    assert not (folder / R.export_name(model, good)).is_symlink()
+    assert (folder / R.export_name(model, good)).read_bytes() == good
+    assert outside.read_bytes() == good
 
 
 def test_impossible_runtimes_are_refused_before_any_work(store):

@@ -4,16 +4,18 @@ On the CPU the small networks (mini-Xception, DeepFace) run faster in a dedicate
 runtime than in PyTorch, eager or compiled. The adapter's whole inference graph (uint8 faces ->
 preprocessing -> network -> probabilities in `EMOTIONS` order, `FERModel.inference_graph`) is
 exported with `torch.onnx.export` and cached beside the store, in the store's model folder
-(`disfer.models.store_files.checkpoint_folder`, `exports/<family>.<fingerprint>.onnx`), named by
-the weights fingerprint that also keys the cached predictions. OpenVINO reads the same ONNX file,
+(`disfer.models.store_files.checkpoint_folder`, `exports/`), named by the weights fingerprint
+that also keys the cached predictions. OpenVINO reads the same ONNX file,
 so there is one cached export for both runtimes. PyTorch stays the runtime for GPUs, training,
 saliency and the networks not exported (RMN).
 
-A cached export is trusted only after two checks each time it is loaded: the weights fingerprint
-recorded inside it (ONNX metadata, read by the runtime) must be the model's, and its probabilities on a fixed probe
-batch must agree with the eager PyTorch model to `AGREEMENT_TOLERANCE`. A file that fails either
-(damaged, stale, written by an older graph) is exported again and replaced; a fresh export that
-still disagrees is an error, never used.
+A fresh export is checked before it is cached: its probabilities on a fixed probe batch must
+agree with the eager PyTorch model to `AGREEMENT_TOLERANCE`, else it is an error, never used. Its
+file name ends in its own sha256 (`<family>.<weights fingerprint>.g<graph version>.<sha256>.onnx`,
+16 hex digits each), and a cached file is trusted only when its content still has that sha256 and
+the weights fingerprint recorded inside it (ONNX metadata, read by the runtime) is the model's;
+a damaged, stale or foreign file is removed and the network exported again. (Checking each load
+against eager instead would cost a cold torch forward, seconds on a busy CPU.)
 
 This module imports no torch, onnx or runtime at import time (the CLI reads `RUNTIME_CHOICES`
 to build its options); each is imported inside the function that needs it.
@@ -22,10 +24,13 @@ to build its options); each is imported inside the function that needs it.
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import importlib.util
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,16 +106,26 @@ def export_folder(store) -> Path:
 
 
 def cached_export(store, model: FERModel) -> Path | None:
-    """The cached export of `model` in `store`'s folder where one is there (unchecked), else None.
+    """A cached export of `model` in `store`'s folder where there is one (unchecked), else None.
     Writes nothing (a store without an id yet has no exports)."""
     folder = checkpoint_folder(store, create=False)
-    path = folder / EXPORTS_FOLDER / export_name(model) if folder is not None else None
-    return path if path is not None and path.is_file() else None
+    return next(_candidates(folder / EXPORTS_FOLDER, model), None) if folder is not None else None
 
 
-def export_name(model: FERModel) -> str:
-    """The cached export's file name: the family (its graph) and the weights fingerprint."""
-    return f"{safe_name(model.family, 'model family')}.{model.fingerprint[:16]}.g{GRAPH_VERSION}.onnx"
+def export_name(model: FERModel, data: bytes) -> str:
+    """A cached export's file name: the family (its graph), the weights fingerprint, the graph
+    version, then the export's own sha256 (16 hex digits), which a load checks."""
+    return f"{_export_prefix(model)}{hashlib.sha256(data).hexdigest()[:16]}.onnx"
+
+
+def _export_prefix(model: FERModel) -> str:
+    return f"{safe_name(model.family, 'model family')}.{model.fingerprint[:16]}.g{GRAPH_VERSION}."
+
+
+def _candidates(folder: Path, model: FERModel) -> Iterator[Path]:
+    """The files in `folder` named as exports of `model`'s weights."""
+    if folder.is_dir():
+        yield from sorted(folder.glob(glob.escape(_export_prefix(model)) + "*.onnx"))
 
 
 def probe_faces() -> np.ndarray:
@@ -198,26 +213,35 @@ def disagreement(model: FERModel, exported: ExportedNetwork) -> float:
 
 
 def load_exported(model: FERModel, runtime: str, folder: Path, threads: int) -> ExportedNetwork:
-    """`model` in `runtime`, from the export cached in `folder` when it checks out, else exported
+    """`model` in `runtime`, from an export cached in `folder` when one checks out, else exported
     (and cached) now. ConfigError when a fresh export disagrees with the eager model."""
-    name = export_name(model)
-    path = folder / name
-    if path.is_file() and not path.is_symlink():
-        data = path.read_bytes()
-        problem = _check(model, runtime, data, threads)
-        if isinstance(problem, ExportedNetwork):
-            return problem
-        log.warning("%s: %s; exporting again", path, problem)
+    for path in _candidates(folder, model):
+        found = _cached(model, runtime, path, threads)
+        if isinstance(found, ExportedNetwork):
+            return found
+        log.warning("%s: %s; exporting again", path, found)
+        path.unlink(missing_ok=True)  # a damaged file of ours (or a link planted in its place)
     data = export_onnx(model)
-    found = _check(model, runtime, data, threads)
+    found = _check(model, runtime, data, threads, probe=True)
     if not isinstance(found, ExportedNetwork):
         raise ConfigError(f"{model.model_id}: the {runtime} export {found}; use --runtime torch")
-    write_bytes(folder, name, data)
+    write_bytes(folder, export_name(model, data), data)
     return found
 
 
-def _check(model: FERModel, runtime: str, data: bytes, threads: int) -> ExportedNetwork | str:
-    """The loaded export, or why it cannot be trusted."""
+def _cached(model: FERModel, runtime: str, path: Path, threads: int) -> ExportedNetwork | str:
+    """A cached export loaded, or why it cannot be trusted. Its content was checked against the
+    eager model when it was written; the sha256 in its name shows it is still that content."""
+    if path.is_symlink() or not path.is_file():
+        return "is not a regular file"
+    data = path.read_bytes()
+    if export_name(model, data) != path.name:
+        return "is damaged (its sha256 is not the one in its name)"
+    return _check(model, runtime, data, threads, probe=False)
+
+
+def _check(model: FERModel, runtime: str, data: bytes, threads: int, probe: bool) -> ExportedNetwork | str:
+    """The loaded export, or why it cannot be trusted; `probe`: also compare it with eager."""
     try:
         exported = ExportedNetwork(runtime, data, threads)
     except Exception as err:  # truncated or foreign bytes, a graph the runtime refuses
@@ -225,7 +249,8 @@ def _check(model: FERModel, runtime: str, data: bytes, threads: int) -> Exported
     if exported.recorded_fingerprint != model.fingerprint:
         return ("is not an export of ours (no weights fingerprint inside)" if not exported.recorded_fingerprint
                 else f"was exported from other weights ({exported.recorded_fingerprint[:16]}...)")
-    diff = disagreement(model, exported)
-    if not diff <= AGREEMENT_TOLERANCE:
-        return f"disagrees with the eager model by {diff:.2g} (more than {AGREEMENT_TOLERANCE:g})"
+    if probe:
+        diff = disagreement(model, exported)
+        if not diff <= AGREEMENT_TOLERANCE:
+            return f"disagrees with the eager model by {diff:.2g} (more than {AGREEMENT_TOLERANCE:g})"
     return exported
