@@ -1,6 +1,6 @@
 """Inference speed: CPU runtimes side by side, DeepFace.analyze, and `disfer predict` end to end.
 
-    .venv/bin/python benchmarks/bench_predict.py [--device cpu|cuda|auto] [--n 4096] [--threads 2]
+    .venv/bin/python benchmarks/bench_predict.py [--device cpu|cuda|auto] [--n 4096] [--rounds 3] [--threads 2] [--sweep]
 
 For each of the mini-Xception and the DeepFace network, in one run (this machine is too noisy for
 absolute goals; compare the ratios):
@@ -10,6 +10,8 @@ absolute goals; compare the ratios):
   `disfer predict` end to end (read pixels, infer, write to the store) with the default runtime,
   and its ratio to that runtime's bare forward (goal: >= 90 %), both over the whole run and
   without the one-off setup (loading and checking the cached export, or compiling).
+  The measurements are interleaved over --rounds rounds (the load of a shared machine changes
+  from one second to the next) and summed.
 DeepFace also gets (a) DeepFace.analyze(img, detector_backend='skip'), one image per call, as a
 user of that library would, and how far its probabilities are from ours (goal, issue 9: predict
 >= 50 x (a) on a GPU). --sweep adds the runtimes' bare forward at other batch sizes.
@@ -106,16 +108,22 @@ def timed(forward, faces: np.ndarray, batch: int, device) -> tuple[float, int]:
     return time.perf_counter() - start, n
 
 
-def torch_forward(model):
-    """uint8 faces -> probabilities through the model's torch path (eager or compiled)."""
-    def forward(faces):
-        logits = model.logits_to_canonical(model._forward(model.preprocess(faces)).float())
-        return torch.softmax(logits, dim=1)
-    return forward
+def torch_forward(model, network=None):
+    """uint8 faces -> probabilities through torch: the model's eager network, or `network`."""
+    forward = network or model.network
+
+    def probabilities(faces):
+        return torch.softmax(model.logits_to_canonical(forward(model.preprocess(faces)).float()), dim=1)
+    return probabilities
 
 
 def bench_runtimes(args, name: str, faces: np.ndarray, tmp: Path) -> None:
-    """Every runtime's bare forward, its agreement with eager, then `disfer predict` end to end."""
+    """Every runtime's bare forward, its agreement with eager, then `disfer predict` end to end.
+
+    The load of a shared machine changes from one second to the next, so the measurements are
+    interleaved: each of `--rounds` rounds times every runtime once and `disfer predict` once (on
+    a fresh copy of the predictions), and the figures are the totals over the rounds.
+    """
     from disfer.models import load_model
     from disfer.models import runtimes as R
     from disfer.models.compiled import compile_network
@@ -126,55 +134,62 @@ def bench_runtimes(args, name: str, faces: np.ndarray, tmp: Path) -> None:
     folder = R.export_folder(store)   # the export made here is the one predict then finds cached
     check = faces[:args.check_n]
     eager_probs = model.predict_proba(check)
-    bare_rate: dict[str, float] = {}
-
-    def report(label: str, seconds: float, n: int, probs: np.ndarray | None, note: str = "") -> None:
-        diff = f"max |diff| vs eager {np.abs(probs - eager_probs).max():.1e}" if probs is not None else ""
-        print(f"  {label:<28} {rate(n, seconds)}  {diff}{note}")
-
     batch = args.batch or model.default_batch()
-    eager_batch = min(batch, args.eager_n)  # eager runs a few hundred img/s on a busy CPU: fewer faces
-    t, n = timed(torch_forward(model), faces[:args.eager_n], eager_batch, model.device)
-    bare_rate[R.TORCH] = n / t
-    report(f"torch eager (batch {eager_batch})", t, n, None)
+    eager_batch = min(batch, args.eager_n)
+    # label -> (forward, batch, faces per round, max |diff| vs eager, note)
+    forwards: dict[str, tuple] = {
+        R.TORCH: (torch_forward(model), eager_batch, faces[:args.eager_n], 0.0, "(fewer faces: slow)")}
     if model.device.type == "cpu":
         tick = time.perf_counter()
-        model._fast = compile_network(model.network)
-        if model._fast is not None:
+        compiled = compile_network(model.network)
+        if compiled is not None:
             # Static shapes, as predict_store runs them (the mini-Xception's own compiled batch).
-            model._fast_batch = getattr(sys.modules[type(model).__module__], "COMPILED_BATCH", batch)
-            t, n = timed(torch_forward(model), faces, model._fast_batch, model.device)
-            bare_rate["torch.compile"] = n / t
-            report(f"torch.compile (batch {model._fast_batch})", t, n, model.predict_proba(check),
-                   f"  (compiled in {time.perf_counter() - tick - t:.0f} s)")
-        model._fast, model._fast_batch = None, 0
+            fast_batch = getattr(sys.modules[type(model).__module__], "COMPILED_BATCH", batch)
+            model._fast, model._fast_batch = compiled, fast_batch
+            diff = np.abs(model.predict_proba(check) - eager_probs).max()   # compiles, for this shape
+            model._fast, model._fast_batch = None, 0
+            forwards["torch.compile"] = (torch_forward(model, compiled), fast_batch, faces, diff,
+                                         f"(compiled in {time.perf_counter() - tick:.0f} s)")
         for runtime in R.EXPORTED_RUNTIMES:
             if not R.installed(runtime):
                 print(f"  {runtime:<28} not installed")
                 continue
             tick = time.perf_counter()
             model.enable_runtime(runtime, folder)
-            setup = time.perf_counter() - tick
-            exported = model._exported
-            for b in [exported.batch] + ([64, 256, 1024] if args.sweep else []):
-                t, n = timed(exported.forward, faces, b, model.device)
-                if b == exported.batch:
-                    bare_rate[runtime] = n / t
-                report(f"{runtime} (batch {b})", t, n, model.predict_proba(check) if b == exported.batch else None,
-                       f"  (export/load {setup:.1f} s)" if b == exported.batch else "")
-            model._exported = None
-    start = time.perf_counter()
-    n = predict_store(store, name, device=args.device, batch=args.batch)
-    whole = time.perf_counter() - start
-    with store.read() as con:
-        runtime, compiled, seconds, setup = con.execute(
-            "SELECT config->>'runtime', (config->>'compiled')::BOOLEAN, (result->>'seconds')::DOUBLE, "
-            "(result->>'setup_seconds')::DOUBLE FROM runs WHERE kind = 'predict'").fetchone()
-    runtime = "torch.compile" if compiled else runtime
-    steady = seconds - setup
-    print(f"  disfer predict ({runtime}), whole    {rate(n, whole)}  = {n / whole / bare_rate[runtime]:.1%} of its bare forward")
-    print(f"  disfer predict, without setup     {rate(n, steady)}  = {n / steady / bare_rate[runtime]:.1%} "
-          f"(setup {setup:.1f} s: load and check the cached export, or compile)")
+            exported, model._exported = model._exported, None
+            diff = np.abs(exported.predict_proba(check) - eager_probs).max()
+            forwards[runtime] = (exported.forward, exported.batch, faces, diff,
+                                 f"(export or load {time.perf_counter() - tick:.1f} s)")
+            for b in [64, 256, 1024] if args.sweep else []:
+                forwards[f"{runtime} b{b}"] = (exported.forward, b, faces, diff, "")
+    seconds = dict.fromkeys(forwards, 0.0)
+    images = dict.fromkeys(forwards, 0)
+    e2e = {"n": 0, "whole": 0.0, "setup": 0.0}
+    used = None
+    for _ in range(args.rounds):
+        for label, (forward, b, chunk, _, _) in forwards.items():
+            t, n = timed(forward, chunk, b, model.device)
+            seconds[label] += t
+            images[label] += n
+        with store.write() as con:
+            con.execute("DELETE FROM predictions")
+        start = time.perf_counter()
+        e2e["n"] += predict_store(store, name, device=args.device, batch=args.batch)
+        e2e["whole"] += time.perf_counter() - start
+        with store.read() as con:
+            runtime, compiled, setup = con.execute(
+                "SELECT config->>'runtime', (config->>'compiled')::BOOLEAN, (result->>'setup_seconds')::DOUBLE "
+                "FROM runs WHERE kind = 'predict' ORDER BY run_id DESC LIMIT 1").fetchone()
+        e2e["setup"] += setup
+        used = "torch.compile" if compiled else runtime
+    for label, (_, b, _, diff, note) in forwards.items():
+        print(f"  {label + f' (batch {b})':<30} {rate(images[label], seconds[label])}  "
+              f"max |diff| vs eager {diff:.1e}  {note}")
+    bare = images[used] / seconds[used]
+    n, whole, steady = e2e["n"], e2e["whole"], e2e["whole"] - e2e["setup"]
+    print(f"  disfer predict ({used}), whole   {rate(n, whole)}  = {n / whole / bare:.1%} of its bare forward")
+    print(f"  disfer predict, without setup   {rate(n, steady)}  = {n / steady / bare:.1%} "
+          f"(setup {e2e['setup']:.1f} s in all: load the cached export, or compile)")
 
 
 def bench_analyze(args, faces: np.ndarray) -> None:
@@ -217,7 +232,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--n", type=int, default=4096, help="images for the batched runs")
-    parser.add_argument("--eager-n", type=int, default=1024, help="images for the (slow) eager forward")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every measurement")
+    parser.add_argument("--eager-n", type=int, default=512, help="images for the (slow) eager forward")
     parser.add_argument("--check-n", type=int, default=1024, help="images the runtimes are compared on")
     parser.add_argument("--analyze-n", type=int, default=200, help="images for DeepFace.analyze")
     parser.add_argument("--sweep", action="store_true", help="runtimes at other batch sizes too")

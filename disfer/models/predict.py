@@ -27,7 +27,7 @@ from disfer.runs import record_run
 
 # Compiling the mini-Xception, or exporting a network for a CPU runtime, costs ~10-30 s the first
 # time (seconds once cached); below this many images eager inference finishes sooner.
-COMPILE_MIN_IMAGES = 4000
+BUILD_MIN_IMAGES = 4000
 # Batches faster than this keep the store open between them (see predict_store), but never for
 # longer than HOLD_SECONDS at a time: then the file is let go for at least YIELD_SECONDS, so another
 # process (a curator's `disfer curate set`, the dashboard) gets its turn within a second or two.
@@ -148,7 +148,7 @@ def start_runtime(store, model, runtime: str, n: int) -> str:
     chosen = R.choose_runtime(runtime, model)
     if chosen == R.TORCH:
         return chosen
-    if runtime == R.AUTO and n < COMPILE_MIN_IMAGES and R.cached_export(store, model) is None:
+    if runtime == R.AUTO and n < BUILD_MIN_IMAGES and R.cached_export(store, model) is None:
         return R.TORCH
     try:
         model.enable_runtime(chosen, R.export_folder(store))
@@ -187,7 +187,7 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
     if runtime != R.TORCH:
         compile = False
     elif compile is None:
-        compile = model.device.type == "cpu" and len(ids) >= COMPILE_MIN_IMAGES
+        compile = model.device.type == "cpu" and len(ids) >= BUILD_MIN_IMAGES
     if compile:
         compile = model.enable_compile()
     setup_seconds = time.perf_counter() - tick  # compiling, or loading (or exporting) the runtime's graph

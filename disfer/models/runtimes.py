@@ -54,18 +54,21 @@ OPENVINO = "openvino"
 EXPORTED_RUNTIMES: tuple[str, ...] = (ONNXRUNTIME, OPENVINO)   # the runtimes that run the ONNX export
 RUNTIME_CHOICES: tuple[str, ...] = (AUTO, TORCH, *EXPORTED_RUNTIMES)
 
-# The CPU default, chosen by benchmarks/bench_predict.py: bare forward (uint8 faces -> probabilities),
-# img/s, one run on 2 heavily shared cores (load ~7; only the ratios mean anything), 4,096 FER-2013
-# test faces, every runtime within 2e-6 of eager:
-#   mini-Xception  eager 39, torch.compile 170, onnxruntime 301-335, openvino 288-322
-#   DeepFace       eager 110, torch.compile 98, onnxruntime 251-302, openvino 143-252
-# ONNX Runtime is the fastest or level on both (1.8-3x torch's best) and the smaller install.
-CPU_DEFAULT_RUNTIME = ONNXRUNTIME
-# Images per call of each runtime, the best of 64-1024 in the same run (bench --sweep).
+# The CPU default, chosen by benchmarks/bench_predict.py --sweep: bare forward (uint8 faces ->
+# probabilities), img/s summed over 3 interleaved rounds of 4,096 FER-2013 test faces on 2 heavily
+# shared cores (load 5-7: only the ratios mean anything), every runtime within 1.2e-6 of eager;
+# ranges are over batches of 64-1024:
+#   mini-Xception  eager 67, torch.compile 202, onnxruntime 477-659, openvino 758-880
+#   DeepFace       eager 270, torch.compile 351, onnxruntime 558-839, openvino 570-748
+# OpenVINO is clearly the fastest on the mini-Xception (1.3-1.8x ONNX Runtime, 4x torch.compile)
+# and level with ONNX Runtime on DeepFace, so it is the default; both read the same export.
+CPU_DEFAULT_RUNTIME = OPENVINO
+# Images per call of each runtime: among the best of 64-1024 for both networks in the same run
+# (the differences between batches are within that machine's noise).
 RUNTIME_BATCH: dict[str, int] = {ONNXRUNTIME: 256, OPENVINO: 1024}
 # Every runtime's probabilities must match the eager PyTorch model's to this (max abs difference).
 AGREEMENT_TOLERANCE = 1e-5
-# The probe batch each load of an export is checked on: fixed random faces and two flat ones.
+# The probe batch a fresh export is checked on: fixed random faces and two flat ones.
 PROBE_FACES = 16
 EXPORTS_FOLDER = "exports"
 # Bump when `FERModel.inference_graph` changes what it computes, so older exports are not looked up.

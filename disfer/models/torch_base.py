@@ -188,11 +188,6 @@ class FERModel:
         self._exported = None  # the probe compares the export with this model's eager forward
         self._exported = load_exported(self, runtime, folder, torch.get_num_threads())
 
-    @property
-    def runtime(self) -> str:
-        """The runtime `predict_proba` uses."""
-        return self._exported.runtime if self._exported is not None else "torch"
-
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self._fast or self.network)(x)
 
