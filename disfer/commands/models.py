@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from disfer.errors import ConfigError
+from disfer.models import runtimes as R  # names only: imports no torch
 
 
 def register(sub) -> None:
@@ -19,9 +20,13 @@ def register(sub) -> None:
     _model_options(p)
     p.add_argument("--batch", type=int,
                    help="images per batch and per store write (default: the model's, larger on a GPU)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: one per core)")
+    p.add_argument("--runtime", default=R.AUTO, choices=R.RUNTIME_CHOICES,
+                   help=f"what runs the network (default auto: {R.CPU_DEFAULT_RUNTIME} on the CPU for "
+                        "mini-Xception and DeepFace, from an export cached beside the store; torch on a "
+                        "GPU and for RMN)")
     p.add_argument("--no-compile", action="store_true",
-                   help="never use torch.compile (default: mini-Xception on large CPU runs)")
+                   help="never use torch.compile (default: mini-Xception on large CPU runs on torch)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("evaluate", help="accuracy of a model on a labelled CSV or image folder "
@@ -87,7 +92,8 @@ def _predict(args) -> int:
         print("disfer: note: rmn is a 138M-parameter network at 224x224: a few images per second "
               "on a small CPU; use --device cuda for whole studies", file=sys.stderr)
     n = predict_store(args.store, model_id, device=args.device, batch=args.batch,
-                      compile=False if args.no_compile else None, weights_path=args.weights)
+                      compile=False if args.no_compile else None, weights_path=args.weights,
+                      runtime=args.runtime)
     print(f"{model_id}: predicted {n} stimuli" if n else f"{model_id}: every stimulus already predicted")
     return 0
 

@@ -53,6 +53,7 @@ def _emotion_model_class() -> type[nn.Module]:
 class DeepFaceEmotion(FERModel):
     spec = FAMILIES["deepface"]
     labels = FER2013_ORDER
+    exportable = True
 
     def build(self) -> nn.Module:
         return _emotion_model_class()()
