@@ -15,9 +15,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from disfer.analysis.humans import majority_arrays
+from disfer.analysis.humans import emotion_names, majority_arrays
 from disfer.analysis.trials import as_study
-from disfer.emotions import EMOTIONS
 
 _EPS = 1e-10  # crowd-kit's floor for probabilities before taking logs
 ENGINES = ("numpy", "crowdkit")
@@ -149,7 +148,7 @@ def dawid_skene_labels(data, n_iter: int = 100, tol: float = 1e-5, engine: str =
     voted = np.flatnonzero(maj >= 0)
     out = study.stimuli.iloc[voted][["stimulus_id", "source_id", "distortion", "level", "label"]]
     out = out.reset_index(drop=True)
-    out["majority"] = [EMOTIONS[i] for i in maj[voted]]
+    out["majority"] = emotion_names(maj[voted]).tolist()
     if not len(voted):
         return out.assign(dawid_skene=pd.Series(dtype=object), ds_confidence=pd.Series(dtype=float),
                           disagree=pd.Series(dtype=bool))
@@ -163,7 +162,7 @@ def dawid_skene_labels(data, n_iter: int = 100, tol: float = 1e-5, engine: str =
         cols = np.unique(label)
     # tasks == voted (both ascending stimulus indices of the stimuli with votes)
     best = proba.argmax(axis=1)
-    out["dawid_skene"] = [EMOTIONS[int(i)] for i in cols[best]]
+    out["dawid_skene"] = emotion_names(cols[best]).tolist()
     out["ds_confidence"] = proba[np.arange(len(best)), best]
     out["disagree"] = out["dawid_skene"] != out["majority"]
     return out

@@ -146,7 +146,6 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
     human_cm = confusion_by_condition(study, HUMANS)
     curve = robustness_curve(study, bootstrap=bootstrap, seed=seed)
     audit = label_audit(study)
-    voters = np.unique(study.vote_rater)
     # As for models: with multi-label (curated) truth, a hit counts against the label it matched.
     human_ref = np.where(maj_correct, maj, study.label_index)
 
@@ -154,7 +153,7 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
         "study_kind": None,
         "label_kind": study.label_kind,
         "counts": {"sources": len(study.source_codes[0]), "stimuli": study.n_stimuli,
-                   "participants": len(voters), "votes": len(study.vote_stim),
+                   "participants": int(np.count_nonzero(np.bincount(study.vote_rater))), "votes": len(study.vote_stim),
                    "models": len(study.models), "labelled_stimuli": int(study.has_label.sum()),
                    "voted_stimuli": int((maj >= 0).sum())},
         "humans": {
