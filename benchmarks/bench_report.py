@@ -5,7 +5,8 @@
 
 paper: 84 sources x 10 versions, 50 votes each (42,000 votes), 13 models; goal well under 1 s.
 ferplus: 35,887 sources x 10 versions x 10 votes (3.6 million votes), 13 models; goal < 10 s and
-< 2 GB. Votes are drawn from the real FERPlus vote distribution of each image where
+< 2 GB in process, and (issue 19) < 8 s and < 1.5 GB for the cold `disfer report --json`,
+Dawid-Skene included. Votes are drawn from the real FERPlus vote distribution of each image where
 ../shared/data/ferplus_fer2013new.csv is present (blended towards uniform as the distortion
 grows), else from a simple noisy-label model. FER-2013's own labels cannot be joined to FERPlus
 rows here (see shared/data/README), so each source's label is its FERPlus plurality emotion,
