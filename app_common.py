@@ -270,8 +270,10 @@ def _render(spec: str, fmt: str) -> bytes:
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _figure_spec(_builder: Callable, builder_key: str, args: tuple, kwargs: tuple) -> dict:
-    # Building and validating an Altair chart costs ~0.1 s; the spec of the same inputs is kept.
-    return _builder(*args, **dict(kwargs)).to_dict()
+    # Building an Altair chart costs ~0.1 s; the spec of the same inputs is kept. Not validated
+    # against the Vega-Lite schema here: that took as long as the build (the saliency page's maps
+    # change with every face), and tests/test_charts.py validates every builder's output.
+    return _builder(*args, **dict(kwargs)).to_dict(validate=False)
 
 
 DOWNLOADS = {"png": ("PNG", "image/png", ":material/image:"),

@@ -4,12 +4,21 @@ Run with `make run` (or `streamlit run streamlit_app.py`). The store is $DISFER_
 data/disfer.duckdb.
 """
 
-from pathlib import Path
+import os
 
-import streamlit as st
+# Set before anything imports torch (its OpenMP runtime reads it once, at load): idle OpenMP threads
+# sleep instead of spinning. One server serves many sessions, and with spinning threads a core taken
+# by anyone else made one face's saliency maps 20-40x slower (measured on 2 busy cores, mini-Xception:
+# Grad-CAM 0.69 s, Gradient SHAP 2.2 s spinning; 0.03 s and 0.21 s sleeping; benchmarks/bench_saliency.py).
+# Batch inference and training in the CLI keep OpenMP's default (spinning is faster on a quiet machine).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from app_identity import gate, hosted, rate_page, sidebar_identity
-from disfer.access import may
+from pathlib import Path  # noqa: E402 - after the line above, on purpose
+
+import streamlit as st  # noqa: E402
+
+from app_identity import gate, hosted, rate_page, sidebar_identity  # noqa: E402
+from disfer.access import may  # noqa: E402
 
 st.set_page_config(page_title="DisFER Studio", layout="wide")
 

@@ -12,11 +12,15 @@ from disfer.emotions import EMOTIONS
 from disfer.images import N_PIXELS, from_blob
 from disfer.models.registry import load_model
 from disfer.models.saliency import (
+    METHODS,
+    SHAP_SAMPLE_CHOICES,
+    SHAP_SAMPLES,
     explained_class,
     explanation_sentence,
     gradcam,
     gradient_shap,
     maps_npy,
+    maps_npy_layout,
     maps_table,
 )
 
@@ -33,14 +37,25 @@ def _model(model_id: str, db_path: str, weights: str | None):
     return load_model(model_id, device="cpu", store=Store(db_path))
 
 
-@st.cache_data(show_spinner="Computing Grad-CAM and Gradient SHAP (32 samples) ...", max_entries=64)
-def _maps(model_id: str, db_path: str, weights: str | None, stimulus_id: str, pixels: bytes,
-          target: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    model = _model(model_id, db_path, weights)
-    face = from_blob(pixels)
-    idx = None if target is None else EMOTIONS.index(target)
-    proba = model.predict_proba(face[None])[0]
-    return proba, gradcam(model, face, target=idx), gradient_shap(model, face, target=idx)
+# One cache entry per (stimulus, model, class, method[, samples]): changing the class or a method
+# computes only what is new, and going back to a face already seen is instant. `weights` (the file
+# in use) is in every key, so a replaced weights file never shows old maps.
+@st.cache_data(show_spinner=False, max_entries=256)
+def _proba(model_id: str, db_path: str, weights: str | None, stimulus_id: str, pixels: bytes) -> np.ndarray:
+    return _model(model_id, db_path, weights).predict_proba(from_blob(pixels)[None])[0]
+
+
+@st.cache_data(show_spinner="Computing Grad-CAM ...", max_entries=256)
+def _gradcam(model_id: str, db_path: str, weights: str | None, stimulus_id: str, pixels: bytes,
+             target: str) -> np.ndarray:
+    return gradcam(_model(model_id, db_path, weights), from_blob(pixels), target=target)
+
+
+@st.cache_data(show_spinner="Computing Gradient SHAP ...", max_entries=256)
+def _gradient_shap(model_id: str, db_path: str, weights: str | None, stimulus_id: str, pixels: bytes,
+                   target: str, n_samples: int) -> np.ndarray:
+    return gradient_shap(_model(model_id, db_path, weights), from_blob(pixels), target=target,
+                         n_samples=n_samples)
 
 
 models = cached(model_weights)
@@ -70,6 +85,18 @@ with right:
     levels = conditions[distortion]
     level = levels[0] if len(levels) == 1 else st.selectbox("Level", levels)
     target = st.selectbox("Explain", ["the model's answer", *EMOTIONS])
+left, right = st.columns(2)
+with left:
+    chosen = st.pills("Maps", list(METHODS), default=list(METHODS), selection_mode="multi",
+                      format_func=METHODS.get, key="saliency_methods",
+                      help="Only the maps chosen are computed.")
+with right:
+    samples = SHAP_SAMPLES
+    if "gradient_shap" in chosen:
+        samples = st.select_slider("Gradient SHAP samples", SHAP_SAMPLE_CHOICES, value=SHAP_SAMPLES,
+                                   key="saliency_samples",
+                                   help=f"{SHAP_SAMPLES} is fast; more samples give a smoother map and take "
+                                        "longer (about linearly).")
 stimulus_id = f"{int(source_id)}-{distortion}-{level}"
 pixels = stimulus_pixels([stimulus_id]).get(stimulus_id)
 if pixels is None or len(pixels) != N_PIXELS:
@@ -79,14 +106,23 @@ if pixels is None or len(pixels) != N_PIXELS:
 st.markdown(md(label_and_majority(table, stimulus_id)))  # before the maps: they take a while the first time
 weights = ready.set_index("model").loc[model_id, "weights"]
 explain = None if target == "the model's answer" else target
+db_path = str(get_store().path)
 try:
-    proba, cam, shap = _maps(model_id, str(get_store().path), weights, stimulus_id, pixels, explain)
+    proba = _proba(model_id, db_path, weights, stimulus_id, pixels)
+    _, explained = explained_class(proba, explain)
+    # Keyed by the class explained (not "the answer"), so both routes to a class share one entry.
+    cam = _gradcam(model_id, db_path, weights, stimulus_id, pixels, explained) if "gradcam" in chosen else None
+    shap = (_gradient_shap(model_id, db_path, weights, stimulus_id, pixels, explained, samples)
+            if "gradient_shap" in chosen else None)
 except Exception as err:  # noqa: BLE001 - a broken weights file must not take the page down
     st.error(f"{md(model_id)} could not explain {md(stimulus_id)}: {md(err)}")
     st.stop()
 face = from_blob(pixels)
-_, explained = explained_class(proba, explain)
 st.markdown(f"**{md(explanation_sentence(model_id, stimulus_id, proba, explain))}**")
+if not chosen:
+    st.info("Choose a map above (Grad-CAM, Gradient SHAP or both).")
+    st.bar_chart(pd.DataFrame({"probability": proba}, index=list(EMOTIONS)), horizontal=True, height=220)
+    st.stop()
 maps = maps_table(face, cam, shap)
 name = f"saliency_{stimulus_id}_{model_id}_{explained}"
 show_figure(name, saliency_panels, maps, explained=explained)
@@ -97,6 +133,7 @@ row.download_button("Maps CSV", data=lambda: maps.to_csv(index=False).encode(), 
 row.download_button("Maps NPY", data=lambda: maps_npy(cam, shap), file_name=f"{name}.npy",
                     mime="application/octet-stream", icon=":material/data_array:", on_click="ignore",
                     key="maps-npy")
-row.caption("CSV: one row per pixel (row, column, grey, gradcam, gradient_shap). NPY: float32 "
-            "(2, 48, 48), Grad-CAM then Gradient SHAP; `numpy.load` reads it without pickle.")
+columns = ", ".join(["row", "column", "grey", *(m for m in METHODS if m in chosen)])
+row.caption(f"CSV: one row per pixel ({columns}). NPY: {maps_npy_layout(cam, shap)}; "
+            "`numpy.load` reads it without pickle.")
 st.bar_chart(pd.DataFrame({"probability": proba}, index=list(EMOTIONS)), horizontal=True, height=220)

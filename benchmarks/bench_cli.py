@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_cli.py [--repeat 5] [--against GIT_REF]
 
-Builds the demo study (`disfer demo --no-finetune`) in a temporary folder (not timed), then runs
+Builds the demo study (`disfer demo --no-finetune`) in a temporary folder (not timed; each version
+builds its own), then runs
 each command below as a fresh `python -m disfer.cli` process `--repeat` times and prints the
 median and fastest wall time. `python -c "import torch"` and an empty interpreter are timed too,
 for comparison. Each command then runs once more under `-X importtime`, which lists every module
@@ -10,7 +11,7 @@ it imported; the last column names the heavy libraries among them (torch above a
 that run no model should never pay for it).
 
 `--against REF` also runs every command with the package as it was at git REF (extracted with
-`git archive`, on copies of the same store), and prints the two timings side by side.
+`git archive`, on a demo store it builds itself), and prints the two timings side by side.
 Figures only; nothing here asserts a time.
 """
 
@@ -86,19 +87,18 @@ def heavy_imports(argv: list[str], root: Path) -> list[str]:
     return [name for name in HEAVY if name in found]
 
 
-def time_versions(store: Path, work: Path, roots: dict[str, Path], repeat: int) -> dict:
-    """{command: {version: (median, fastest, heavy)}}; every version gets its own store copy.
+def time_versions(stores: dict[str, Path], work: Path, roots: dict[str, Path], repeat: int) -> dict:
+    """{command: {version: (median, fastest, heavy)}}; every version works on its own demo store
+    (built by that version: an older one cannot open a store of a newer schema).
 
     The versions take turns command by command, so a busy machine slows them alike.
     """
     from disfer.store import Store
 
-    with Store(store).read() as con:
+    with Store(stores["now"], read_only=True).read() as con:
         stimuli = [r[0] for r in con.execute(
             "SELECT stimulus_id FROM stimuli ORDER BY stimulus_id LIMIT 20").fetchall()]
-    copies = {version: work / f"store_{n}.duckdb" for n, version in enumerate(roots)}
-    for copy in copies.values():
-        shutil.copyfile(store, copy)
+    copies = stores
     times: dict[tuple[str, str], list[float]] = {}
     results: dict[str, dict] = {}
     for i in range(repeat + 1):  # one more round for the import report, on fresh inputs
@@ -133,17 +133,19 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="disfer-bench-cli-") as tmp:
         work = Path(tmp)
-        store = work / "demo.duckdb"
-        print(f"building the demo study (--no-finetune) in {store} ...", flush=True)
-        seconds, done = run([sys.executable, "-m", "disfer.cli", "--db", str(store), "--quiet", "demo",
-                             "--no-finetune"], ROOT)
-        if done.returncode != 0:
-            raise SystemExit(f"demo failed:\n{done.stderr[-2000:]}")
-        print(f"  built in {seconds:.1f} s")
         roots = {"now": ROOT}
         if args.against:
             roots = {args.against: package_at(args.against, work / "against"), "now": ROOT}
-        results = time_versions(store, work, roots, args.repeat)
+        stores = {}
+        for n, (version, root) in enumerate(roots.items()):
+            stores[version] = store = work / f"store_{n}.duckdb"
+            print(f"building the demo study (--no-finetune) with {version} in {store} ...", flush=True)
+            seconds, done = run([sys.executable, "-m", "disfer.cli", "--db", str(store), "--quiet", "demo",
+                                 "--no-finetune"], root)
+            if done.returncode != 0:
+                raise SystemExit(f"{version}: demo failed:\n{done.stderr[-2000:]}")
+            print(f"  built in {seconds:.1f} s")
+        results = time_versions(stores, work, roots, args.repeat)
 
     print(f"\ncold-process wall time, median (fastest) of {args.repeat} runs, seconds; "
           "heavy libraries imported")

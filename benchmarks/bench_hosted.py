@@ -11,46 +11,30 @@ OpenID Connect provider (oidc-provider-mock), as in tests/test_e2e_hosted.py.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from app_server import CHROMIUM, CHROMIUM_ARGS, RUNNING, running_hosted_app  # noqa: E402
+
 PAGES = ["", "stimuli", "robustness", "confusion", "agreement", "audit"]
 ROUNDS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(url)
 
 
 async def settle(page) -> None:
     await page.wait_for_selector('[data-testid="stMain"] h1', timeout=180_000)
     quiet = None
     while True:
-        busy = await page.locator('[data-testid="stApp"][data-test-script-state="running"]').count()
+        busy = await page.locator(RUNNING).count()
         if busy:
             quiet = None
         elif quiet is None:
@@ -97,9 +81,7 @@ async def run_n(n: int, url: str) -> dict:
     page_times: list[float] = []
     save_times: list[float] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update"])
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         start = time.monotonic()
         await asyncio.gather(*(session(browser, url, f"u{i}", i % 2 == 0, page_times, save_times)
                                for i in range(n)))
@@ -116,37 +98,33 @@ def main() -> None:
     db = folder / "demo.duckdb"
     subprocess.run([str(BIN / "disfer"), "--quiet", "--db", str(db), "demo", "--no-finetune"], check=True,
                    capture_output=True)
-    idp_port, app_port = free_port(), free_port()
-    users = [json.dumps({"sub": f"u{i}", "email": f"u{i}@lab.org", "roles": ["curator" if i % 2 == 0 else "viewer"]})
+    users = [{"sub": f"u{i}", "email": f"u{i}@lab.org", "roles": ["curator" if i % 2 == 0 else "viewer"]}
              for i in range(max(sizes))]
-    idp = subprocess.Popen([str(BIN / "oidc-provider-mock"), "--port", str(idp_port),
-                            *[a for u in users for a in ("--user-claims", u)]],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{app_port}"
-    secrets = folder / "secrets.toml"
-    secrets.write_text(f'[auth]\nredirect_uri = "{url}/oauth2callback"\ncookie_secret = "bench-cookie-secret-0123"\n'
-                       f'client_id = "disfer"\nclient_secret = "x"\n'
-                       f'server_metadata_url = "http://127.0.0.1:{idp_port}/.well-known/openid-configuration"\n')
-    env = {**os.environ, "DISFER_DB": str(db), "DISFER_HOSTED": "1", "PYTHONPATH": str(ROOT)}
-    app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-                            "--server.port", str(app_port), "--server.address", "127.0.0.1",
-                            "--server.headless", "true", "--secrets.files", str(secrets)],
-                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait(f"http://127.0.0.1:{idp_port}/.well-known/openid-configuration")
-        wait(f"{url}/_stcore/health")
-        print(f"{'sessions':>8} {'wall s':>8} {'page med':>9} {'page p95':>9} {'save med':>9} {'save p95':>9} "
-              f"{'server cpu s':>12}")
-        for n in sizes:
-            cpu_before = _cpu_seconds(app.pid)
-            r = asyncio.run(run_n(n, url))
-            cpu = _cpu_seconds(app.pid) - cpu_before
-            print(f"{n:>8} {r['wall']:>8.1f} {r['page_med']:>9.2f} {r['page_p95']:>9.2f} {r['save_med']:>9.2f} "
-                  f"{r['save_p95']:>9.2f} {cpu:>12.1f}", flush=True)
+        with running_hosted_app(db, users, folder) as url:
+            pid = _server_pid(url)
+            print(f"{'sessions':>8} {'wall s':>8} {'page med':>9} {'page p95':>9} {'save med':>9} {'save p95':>9} "
+                  f"{'server cpu s':>12}")
+            for n in sizes:
+                cpu_before = _cpu_seconds(pid)
+                r = asyncio.run(run_n(n, url))
+                cpu = _cpu_seconds(pid) - cpu_before
+                print(f"{n:>8} {r['wall']:>8.1f} {r['page_med']:>9.2f} {r['page_p95']:>9.2f} {r['save_med']:>9.2f} "
+                      f"{r['save_p95']:>9.2f} {cpu:>12.1f}", flush=True)
     finally:
-        app.terminate()
-        idp.terminate()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _server_pid(url: str) -> int:
+    """The pid of our child process that runs streamlit (running_app started it), for its CPU seconds."""
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid() and b"streamlit" in (proc / "cmdline").read_bytes():
+                return int(proc.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    raise RuntimeError(f"no streamlit child process serves {url}")
 
 
 def _cpu_seconds(pid: int) -> float:

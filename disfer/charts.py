@@ -343,15 +343,15 @@ def saliency_overlay(face: np.ndarray, saliency: np.ndarray, *, title: str = "",
 
 
 def saliency_panels(maps: pd.DataFrame, *, explained: str, size: int = 144, title: str = "") -> alt.TopLevelMixin:
-    """One face and its two saliency maps side by side, each map laid over the face with its own
-    colour bar saying what high means (`maps`: disfer.models.saliency.maps_table).
+    """One face and its saliency maps side by side (those in `maps`: disfer.models.saliency.maps_table),
+    each map laid over the face with its own colour bar saying what high means.
 
     Grad-CAM on 0..1 (1: the strongest evidence for `explained`); Gradient SHAP signed on a
     symmetric scale, red where a pixel speaks for `explained`, blue where against. Each map is
     opaque where it is strong and clear where it is zero, so the face shows through. `size`: a
     multiple of 48 (whole screen pixels per face pixel, or the cells show seams); 144 keeps the
     three panels within a 1024-pixel-wide window."""
-    peak = float(np.nanmax(np.abs(maps["gradient_shap"]))) if len(maps) else 0.0
+    peak = float(np.nanmax(np.abs(maps["gradient_shap"]))) if len(maps) and "gradient_shap" in maps else 0.0
     peak = peak if np.isfinite(peak) and peak > 0 else 1.0
     x = alt.X(field="column", type="ordinal", axis=None)
     y = alt.Y(field="row", type="ordinal", axis=None)
@@ -395,11 +395,16 @@ def saliency_panels(maps: pd.DataFrame, *, explained: str, size: int = 144, titl
         return alt.layer(grey, *layers).resolve_scale(color="independent", opacity="independent").properties(
             width=size, height=size, title=alt.TitleParams(heading, anchor="start", limit=0))
 
-    chart = alt.hconcat(panel("face"), panel(f"Grad-CAM ({explained})", cam),
-                        panel(f"Gradient SHAP ({explained})", shap), data=maps, spacing=16).resolve_scale(
-        color="independent", opacity="independent")
-    return _finish(chart, title, f"A face, its Grad-CAM map for {explained} (0 none to 1 strongest) and its "
-                   f"Gradient SHAP map (red: pixels that speak for {explained}, blue: against), each over the face.")
+    # Only the maps computed (the page computes the ones asked for): a column of maps_table each.
+    panels, said = [panel("face")], []
+    if "gradcam" in maps:
+        panels.append(panel(f"Grad-CAM ({explained})", cam))
+        said.append(f"its Grad-CAM map for {explained} (0 none to 1 strongest)")
+    if "gradient_shap" in maps:
+        panels.append(panel(f"Gradient SHAP ({explained})", shap))
+        said.append(f"its Gradient SHAP map (red: pixels that speak for {explained}, blue: against)")
+    chart = alt.hconcat(*panels, data=maps, spacing=16).resolve_scale(color="independent", opacity="independent")
+    return _finish(chart, title, "A face" + "".join(f", {s}" for s in said) + (", each over the face." if said else "."))
 
 
 def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:

@@ -8,6 +8,7 @@ and the server then blocks on its next write, which a browser sees as a page tha
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -38,18 +39,19 @@ def log_tail(log: Path, chars: int = 4000) -> str:
         return ""
 
 
-def wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+def wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90,
+                    health: str = "/_stcore/health", name: str = "streamlit") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log_tail(log)}")
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log_tail(log)}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            with urllib.request.urlopen(f"{url}{health}", timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
             time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s:\n{log_tail(log)}")
+    raise TimeoutError(f"{name} did not answer at {url} within {timeout} s:\n{log_tail(log)}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -84,6 +86,38 @@ def running_app(db: Path, log: Path | None = None, env: dict[str, str] | None = 
         yield url
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def running_hosted_app(db: Path, users: list[dict], folder: Path) -> Iterator[str]:
+    """The app in hosted mode, signing in through a local OpenID Connect provider (oidc-provider-mock,
+    which accepts any client id and secret and offers one button per user in `users`: its claims,
+    {"sub", "email", "roles"}). Logs and the secrets file go to `folder`; yields the app's address."""
+    idp_port = free_port()
+    mock = Path(sys.executable).with_name("oidc-provider-mock")
+    idp_log = folder / "idp.log"
+    with open(idp_log, "w") as out:
+        idp = subprocess.Popen([str(mock), "--port", str(idp_port),
+                                *[a for claims in users for a in ("--user-claims", json.dumps(claims))]],
+                               stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_server(f"http://127.0.0.1:{idp_port}", idp, idp_log, timeout=60,
+                        health="/.well-known/openid-configuration", name="oidc-provider-mock")
+        # The redirect address names the app's port, so the port is picked here and passed on.
+        app_port = free_port()
+        app_url = f"http://127.0.0.1:{app_port}"
+        secrets = folder / "secrets.toml"
+        secrets.write_text(
+            "[auth]\n"
+            f'redirect_uri = "{app_url}/oauth2callback"\n'
+            'cookie_secret = "a-test-cookie-secret-of-enough-length"\n'
+            'client_id = "disfer-studio"\nclient_secret = "any"\n'
+            f'server_metadata_url = "http://127.0.0.1:{idp_port}/.well-known/openid-configuration"\n')
+        with running_app(db, log=folder / "app.log", env={"DISFER_HOSTED": "1"}, port=app_port,
+                         args=("--secrets.files", str(secrets))) as url:
+            yield url
+    finally:
+        stop(idp)
 
 
 def study_store(db: Path | None, folder: Path) -> Path:

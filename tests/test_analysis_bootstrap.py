@@ -26,6 +26,22 @@ def test_matches_a_replicate_by_replicate_bootstrap():
     assert low[0] == pytest.approx(ref[0], abs=1e-6) and high[0] == pytest.approx(ref[1], abs=1e-6)
 
 
+def test_matches_it_for_several_keys_over_several_chunks():
+    # Keys with their own trials (one key shares its sources' trial counts with another, one sees
+    # only some sources, one none), more replicates than one chunk: each key's interval is the
+    # replicate-by-replicate bootstrap of its own trials, on the same draws.
+    rng = np.random.default_rng(3)
+    n_sources = 40
+    source = np.concatenate([np.repeat(np.arange(40), 2), np.repeat(np.arange(40), 2), np.arange(0, 40, 3)])
+    key = np.concatenate([np.zeros(80, int), np.full(80, 2), np.full(14, 3)])
+    correct = rng.random(len(source)) < 0.55
+    low, high = bootstrap_accuracy(source, key, correct, n_sources, 5, replicates=260, seed=11)
+    for k in (0, 2, 3):
+        ref = _naive(source[key == k], correct[key == k], n_sources, 260, 11)
+        assert low[k] == pytest.approx(ref[0], abs=1e-6) and high[k] == pytest.approx(ref[1], abs=1e-6)
+    assert np.isnan(low[[1, 4]]).all() and np.isnan(high[[1, 4]]).all()
+
+
 def test_seeded_and_bracketing_the_accuracy(store):
     random_study(store, n_sources=30, raters_per_playlist=3, seed=8)
     study = load_study(store)

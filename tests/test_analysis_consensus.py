@@ -56,3 +56,36 @@ def test_engines_agree_on_a_study(store):
     b = dawid_skene_labels(study, engine="crowdkit")
     assert (a["dawid_skene"] == b["dawid_skene"]).all()
     assert np.allclose(a["ds_confidence"], b["ds_confidence"], atol=1e-8)
+
+
+def test_numpy_engine_matches_crowd_kit_with_few_votes_per_worker():
+    # Many workers with three or four votes each: most (worker, answer) pairs are never seen,
+    # which the EM must leave out of every product and of its stopping rule.
+    rng = np.random.default_rng(21)
+    n_tasks, n_workers = 120, 200
+    truth = rng.integers(0, 6, n_tasks)
+    task = np.repeat(np.arange(n_tasks), 6)
+    worker = np.concatenate([rng.choice(n_workers, 6, replace=False) for _ in range(n_tasks)])
+    right = rng.random(len(task)) < rng.uniform(0.4, 0.9, n_workers)[worker]
+    label = np.where(right, truth[task], rng.integers(0, 6, len(task)))
+    ours_tasks, ours = dawid_skene(task, worker, label)
+    ref_tasks, ref, _ = _crowdkit(task, worker, label, 100, 1e-5)
+    assert np.array_equal(ours_tasks, ref_tasks)
+    assert np.allclose(ours, ref, atol=1e-8)
+
+
+def test_numbering_of_tasks_and_workers_does_not_matter():
+    # dawid_skene renumbers tasks and workers for speed (_near_order): any numbering gives the
+    # same probabilities, returned in the order of the task ids.
+    rng = np.random.default_rng(5)
+    n_tasks, n_workers = 90, 15
+    truth = rng.integers(0, 7, n_tasks)
+    task = np.repeat(np.arange(n_tasks), 5)
+    worker = np.concatenate([rng.choice(n_workers, 5, replace=False) for _ in range(n_tasks)])
+    label = np.where(rng.random(len(task)) < 0.7, truth[task], rng.integers(0, 7, len(task)))
+    tasks, proba = dawid_skene(task, worker, label)
+    task_ids, worker_ids = rng.permutation(1000)[:n_tasks] + 5, rng.permutation(n_workers)
+    order = rng.permutation(len(task))
+    shuffled_tasks, shuffled = dawid_skene(task_ids[task][order], worker_ids[worker][order], label[order])
+    assert np.array_equal(shuffled_tasks, np.sort(task_ids))
+    assert np.allclose(shuffled[np.searchsorted(shuffled_tasks, task_ids)], proba, atol=1e-12)

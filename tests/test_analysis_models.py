@@ -4,6 +4,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.contingency_tables import mcnemar
 
 from disfer.analysis import cohen_kappa, mcnemar_test
+from disfer.analysis.models import mcnemar_statistic
 
 
 def test_cohen_kappa_matches_scikit_learn():
@@ -36,3 +37,15 @@ def test_mcnemar_chi_square_with_many_discordant_pairs():
     assert not res.exact
     ref = mcnemar(np.array(res.table), exact=False, correction=True)
     assert res.pvalue == pytest.approx(ref.pvalue) and res.statistic == pytest.approx(ref.statistic)
+
+
+@pytest.mark.parametrize("only_a, only_b", [(0, 0), (0, 3), (6, 2), (12, 12), (30, 70), (400, 150),
+                                            (5000, 5400)])
+def test_mcnemar_statistic_matches_statsmodels(only_a, only_b):
+    # scipy.special's distributions, not scipy.stats' (statsmodels): the same figures.
+    table = np.array([[9, only_a], [only_b, 4]])
+    for exact in (True, False) if only_a + only_b else (True,):
+        ref = mcnemar(table, exact=exact, correction=True)
+        statistic, pvalue = mcnemar_statistic(only_a, only_b, exact)
+        assert statistic == pytest.approx(ref.statistic, rel=1e-12)
+        assert pvalue == pytest.approx(ref.pvalue, rel=1e-9, abs=0)

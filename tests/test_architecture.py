@@ -102,3 +102,14 @@ def test_no_import_cycle_between_modules():
         if state.get(module) is None and visit(module, []):
             break
     assert not cycle, " -> ".join(cycle)
+
+
+def test_the_dashboard_sets_openmp_to_sleep_before_anything_can_import_torch():
+    """streamlit_app.py sets OMP_WAIT_POLICY=PASSIVE before its first import other than os: OpenMP
+    reads it once, when torch loads (benchmarks/bench_saliency.py measures why)."""
+    tree = ast.parse((PACKAGE.parent / "streamlit_app.py").read_text())
+    body = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+    setting = next(i for i, n in enumerate(body) if "OMP_WAIT_POLICY" in ast.unparse(n))
+    assert ast.unparse(body[setting]) == "os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')"
+    before = [ast.unparse(n) for n in body[:setting]]
+    assert before == ["import os"]

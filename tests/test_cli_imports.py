@@ -51,6 +51,18 @@ def test_commands_without_a_model_import_no_model_library(curated_study, command
     assert result == {"code": 0, "heavy": []}
 
 
+def test_the_report_imports_no_model_library_nor_statsmodels(store):
+    # statsmodels brings scipy.stats: over a second of every cold `disfer report` (McNemar's test
+    # takes its distributions from scipy.special instead). The study has votes and two models, so
+    # every section of the report is computed.
+    from analysis_fixtures import random_study
+
+    random_study(store, n_sources=8, raters_per_playlist=4, seed=3)
+    result = run_fresh("--db", str(store.path), "report", "--json", "--bootstrap", "10")
+    assert result["code"] == 0
+    assert not {"torch", "statsmodels", "sklearn"} & set(result["heavy"])
+
+
 def test_listing_models_imports_no_torch():
     code = "import sys; from disfer.models import list_models; list_models(); print('torch' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -9,11 +9,10 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from app_server import CHROMIUM, CHROMIUM_ARGS, free_port, running_app, stop
+from app_server import CHROMIUM, CHROMIUM_ARGS, running_hosted_app
 from app_server import settle as _settle
 
 USERS = {
@@ -33,40 +32,8 @@ def hosted_app(tmp_path_factory, demo_store):
     folder = tmp_path_factory.mktemp("hosted")
     db = folder / "study.duckdb"
     db.write_bytes(Path(demo_store).read_bytes())
-    idp_port = free_port()
-    mock = Path(sys.executable).with_name("oidc-provider-mock")
-    idp_log = folder / "idp.log"
-    with open(idp_log, "w") as out:
-        idp = subprocess.Popen([str(mock), "--port", str(idp_port),
-                                *[a for claims in USERS.values() for a in ("--user-claims", json.dumps(claims))]],
-                               stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{idp_port}/.well-known/openid-configuration", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or idp.poll() is not None:
-                    raise RuntimeError(f"oidc-provider-mock did not start: {idp_log.read_text()}") from None
-                time.sleep(0.3)
-        # The redirect address names the app's port, so the secrets are written once it is known:
-        # running_app takes the port from a free one we pick here and pass on.
-        app_port = free_port()
-        app_url = f"http://127.0.0.1:{app_port}"
-        secrets = folder / "secrets.toml"
-        secrets.write_text(
-            "[auth]\n"
-            f'redirect_uri = "{app_url}/oauth2callback"\n'
-            'cookie_secret = "a-test-cookie-secret-of-enough-length"\n'
-            'client_id = "disfer-studio"\nclient_secret = "any"\n'
-            f'server_metadata_url = "http://127.0.0.1:{idp_port}/.well-known/openid-configuration"\n')
-        with running_app(db, log=folder / "app.log", env={"DISFER_HOSTED": "1"}, port=app_port,
-                         args=("--secrets.files", str(secrets))) as url:
-            assert url == app_url
-            yield app_url, db
-    finally:
-        stop(idp)
+    with running_hosted_app(db, list(USERS.values()), folder) as url:
+        yield url, db
 
 
 @pytest.fixture(scope="module")

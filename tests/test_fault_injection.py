@@ -88,13 +88,7 @@ COMMANDS = {
 }
 
 
-# Commands known to leave a half-done store when killed (xfail, not strict: a kill may land
-# outside the window). Empty: build --replace became one transaction (issue 13, item 6).
-KNOWN_OPEN: set[str] = set()
-
-
-@pytest.mark.parametrize("command", [pytest.param(c, marks=[pytest.mark.xfail(strict=False, reason="issue 13")]
-                                                  if c in KNOWN_OPEN else []) for c in COMMANDS])
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_kill_9_leaves_a_whole_store(command, base, tmp_path):
     start, make_args = COMMANDS[command]
     args = make_args(base)

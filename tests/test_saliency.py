@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -256,3 +257,68 @@ def test_saliency_page_without_votes_says_so(tmp_path):
 def markdown_plain(text: str) -> str:
     """The text a reader sees of our escaped Markdown (md() puts a backslash before punctuation)."""
     return text.replace("**", "").replace("\\", "")
+
+
+# -- speed: only the maps asked for, each map cached on its own -------------------------
+def test_one_map_alone_as_table_npy_and_panels():
+    from disfer import charts
+    from disfer.models.saliency import maps_npy_layout
+
+    rng = np.random.default_rng(1)
+    face = rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8)
+    cam = rng.random((SIZE, SIZE)).astype(np.float32)
+    table = maps_table(face, cam, None)
+    assert list(table.columns) == ["row", "column", "grey", "gradcam"]
+    back = np.load(io.BytesIO(maps_npy(cam, None)))
+    assert back.shape == (1, SIZE, SIZE) and np.array_equal(back[0], cam)
+    assert maps_npy_layout(cam, None) == "float32 (1, 48, 48): Grad-CAM"
+    assert maps_npy_layout(cam, cam) == "float32 (2, 48, 48): Grad-CAM, then Gradient SHAP"
+    spec = charts.saliency_panels(table, explained="fear").to_dict()
+    assert [p["title"]["text"] for p in spec["hconcat"]] == ["face", "Grad-CAM (fear)"]
+    shap_only = charts.saliency_panels(maps_table(face, None, cam - 0.5), explained="fear").to_dict()
+    assert [p["title"]["text"] for p in shap_only["hconcat"]] == ["face", "Gradient SHAP (fear)"]
+
+
+@needs_minixception
+def test_saliency_page_computes_only_the_maps_asked_for_and_each_once(tmp_path, monkeypatch):
+    from test_pages import make_small_study
+
+    from disfer.models import saliency
+
+    calls = []
+    real_cam, real_shap = saliency.gradcam, saliency.gradient_shap
+
+    def counting_cam(model, face, target=None):
+        calls.append(("gradcam", target))
+        return real_cam(model, face, target)
+
+    def counting_shap(model, face, target=None, n_samples=saliency.SHAP_SAMPLES, **kw):
+        calls.append(("gradient_shap", target, n_samples))
+        return real_shap(model, face, target, n_samples=n_samples, **kw)
+
+    monkeypatch.setattr(saliency, "gradcam", counting_cam)
+    monkeypatch.setattr(saliency, "gradient_shap", counting_shap)
+    study = make_small_study(tmp_path / "study.duckdb", per_emotion=1, models=())
+    at = _page(study.path)
+    assert at.get("button_group")[0].value == ["gradcam", "gradient_shap"]   # both by default
+    answer = calls[0][1]
+    assert sorted(c[0] for c in calls) == ["gradcam", "gradient_shap"]
+    assert calls[-1][-1] == saliency.SHAP_SAMPLES == 16                   # the fast default
+    calls.clear()
+    at.get("button_group")[0].set_value(["gradcam"]).run()               # Grad-CAM only
+    assert calls == []                                                     # already computed
+    other = EMOTIONS[(EMOTIONS.index(answer) + 1) % len(EMOTIONS)]
+    next(s for s in at.selectbox if s.label == "Explain").set_value(other).run()
+    assert calls == [("gradcam", other)]                                   # no Gradient SHAP
+    spec = next(json.loads(e.proto.spec) for e in at.get("vega_lite_chart"))
+    assert [p["title"]["text"] for p in spec["hconcat"]] == ["face", f"Grad-CAM ({other})"]
+    assert not at.get("select_slider")                                     # no samples without SHAP
+    calls.clear()
+    next(s for s in at.selectbox if s.label == "Explain").set_value("the model's answer").run()
+    assert calls == []                                                     # the answer's map is cached
+
+
+def test_cli_refuses_a_sample_count_out_of_range(store, capsys):
+    assert main(["--db", str(store.path), "saliency", "--model", "minixception", "1-original-0",
+                 "--samples", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "disfer: error: --samples 0: give 1 to 10,000 Gradient SHAP samples"

@@ -26,15 +26,17 @@ def bootstrap_accuracy(source: np.ndarray, key: np.ndarray, correct: np.ndarray,
     high = np.full(n_keys, np.nan)
     if replicates <= 0 or n_sources == 0 or len(source) == 0:
         return low, high
-    cell = np.asarray(source, np.int64) * n_keys + np.asarray(key, np.int64)
+    # Counted key by key (the trials come rater by rater, in stimulus order, so the counts are
+    # written in order: as source x key, they were scattered over the whole table), then turned.
+    cell = np.asarray(key, np.int64) * n_sources + np.asarray(source, np.int64)
     size = n_sources * n_keys
     right = np.bincount(cell, weights=np.asarray(correct, np.float64), minlength=size)
-    total = np.bincount(cell, minlength=size).astype(np.float64)
-    total = total.reshape(n_sources, n_keys)
+    right = right.reshape(n_keys, n_sources).T
+    total = np.bincount(cell, minlength=size).astype(np.float64).reshape(n_keys, n_sources).T
     # Raters who judged the same stimuli share their `total` column: multiply each distinct one once.
     distinct, which = _distinct_columns(total)
     # float32 is exact here (integer sums far below 2**24) and halves the matrix product's cost.
-    both = np.concatenate([right.reshape(n_sources, n_keys), distinct], axis=1).astype(np.float32)
+    both = np.concatenate([right, distinct], axis=1).astype(np.float32)
     rng = np.random.default_rng(seed)
     acc = np.empty((replicates, n_keys), np.float64)
     with _one_blas_thread():
@@ -84,8 +86,11 @@ def _replicates(rng, both, acc, n_sources, which) -> None:
     for start in range(0, replicates, CHUNK):
         b = min(CHUNK, replicates - start)
         draws = rng.integers(0, n_sources, size=(b, n_sources))
-        rows = np.repeat(np.arange(b, dtype=np.int64) * n_sources, n_sources)
-        weights = np.bincount(rows + draws.ravel(), minlength=b * n_sources)
-        sums = weights.reshape(b, n_sources).astype(np.float32) @ both
+        # How often each source was drawn, replicate by replicate: one count table in the cache
+        # at a time (one bincount over the whole chunk missed the cache on every draw).
+        weights = np.empty((b, n_sources), np.float32)
+        for i in range(b):
+            weights[i] = np.bincount(draws[i], minlength=n_sources)
+        sums = weights @ both
         with np.errstate(invalid="ignore", divide="ignore"):
             acc[start:start + b] = sums[:, :n_keys].astype(np.float64) / sums[:, n_keys:][:, which]

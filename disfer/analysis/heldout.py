@@ -7,8 +7,8 @@ is held out. `heldout_comparison` compares variant and parent on those stimuli a
 per condition, with McNemar's exact test on the paired outcomes); where no source is held out it
 says so with n = 0 and no numbers.
 
-The McNemar test here is always the exact binomial test (statsmodels' `mcnemar(exact=True)`): it
-is valid at every size, and one rule for every variant keeps their p-values comparable.
+The McNemar test here is always the exact binomial test (as statsmodels' `mcnemar(exact=True)`;
+models.mcnemar_statistic): it is valid at every size, and one rule for every variant keeps their p-values comparable.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from disfer.analysis.models import mcnemar_statistic
 
 TRAINING_KEYS = ("protocol", "train_sources", "val_sources")
 
@@ -56,12 +58,10 @@ def heldout_mask(study, train_sources, val_sources) -> np.ndarray:
 
 
 def _exact_mcnemar(a: np.ndarray, b: np.ndarray) -> tuple[tuple[tuple[int, int], tuple[int, int]], float]:
-    from statsmodels.stats.contingency_tables import mcnemar  # heavy import, only when tested
-
     table = ((int((a & b).sum()), int((a & ~b).sum())), (int((~a & b).sum()), int((~a & ~b).sum())))
     if len(a) == 0:
         return table, float("nan")
-    return table, float(mcnemar(np.array(table), exact=True).pvalue)
+    return table, mcnemar_statistic(table[0][1], table[1][0], exact=True)[1]
 
 
 def heldout_comparison(study, variant: str, parent: str, train_sources, val_sources) -> HeldOut:

@@ -15,6 +15,13 @@ import pandas as pd
 from disfer.analysis.trials import as_study
 from disfer.emotions import EMOTIONS
 
+_NAMES = np.array([*EMOTIONS, None], dtype=object)  # index -1 (no emotion) is the last: None
+
+
+def emotion_names(index: np.ndarray) -> np.ndarray:
+    """The emotion of each index into EMOTIONS (object array), None where the index is -1."""
+    return _NAMES[np.asarray(index, np.int64)]
+
 
 def majority_from_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(majority index, tied) for a (N, K) count matrix; index -1 where a row has no votes.
@@ -55,7 +62,7 @@ def majority_vote(data) -> pd.DataFrame:
                                np.nan)
     out = study.stimuli.copy()
     out["n_votes"] = n
-    out["majority"] = np.array([EMOTIONS[i] if i >= 0 else None for i in maj], dtype=object)
+    out["majority"] = emotion_names(maj)
     out["majority_share"] = share
     out["label_share"] = label_share
     out["tied"] = tied

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from disfer.analysis.agreement import agreement_summary, pairwise_agreement
-from disfer.analysis.humans import majority_from_counts
+from disfer.analysis.humans import emotion_names, majority_from_counts
 from disfer.emotions import EMOTION_INDEX, EMOTIONS
 from disfer.ledger import current_ground_truth
 
@@ -227,7 +227,7 @@ def crowd_agreement_per_source(store, crowd: str = "ferplus") -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(maj >= 0, counts[np.arange(len(n)), np.maximum(maj, 0)] / n, np.nan)
     return sources.assign(n_votes=n, p_i=pairwise_agreement(counts),
-                          majority=[EMOTIONS[i] if i >= 0 else None for i in maj],
+                          majority=emotion_names(maj).tolist(),
                           majority_share=share, tied=tied)
 
 

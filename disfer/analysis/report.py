@@ -55,7 +55,7 @@ def _per_emotion(counts: np.ndarray) -> dict:
             for e, p, r in zip(EMOTIONS, precision, recall, strict=True)}
 
 
-def _model_section(study, model, maj, maj_correct, human_cm, cond, cond_masks, vs_people):
+def _model_section(study, model, maj, maj_correct, human_cm, cond, cond_rows, vs_people):
     defined, correct = study.model_correct(model)
     pred = study.model_pred[study.models.index(model)].astype(np.int64)
     ref = np.where(correct, pred, study.label_index)
@@ -64,12 +64,13 @@ def _model_section(study, model, maj, maj_correct, human_cm, cond, cond_masks, v
     cm = confusion_by_condition(study, model)
     per_condition = []
     for c, row in cond.iterrows():
-        sel = defined & cond_masks[c]
-        if not sel.any():
+        rows = cond_rows[c]
+        sel = rows[defined[rows]]
+        if not len(sel):
             continue
-        in_both = both & cond_masks[c]
+        in_both = rows[both[rows]]
         per_condition.append({
-            "distortion": row["distortion"], "level": int(row["level"]), "n": int(sel.sum()),
+            "distortion": row["distortion"], "level": int(row["level"]), "n": len(sel),
             "accuracy": float(correct[sel].mean()), "cohen_kappa": cohen_kappa(ref[sel], pred[sel]),
             "offdiag_pearson_r_vs_humans": offdiag_pearson(row_normalize(cm[c]),
                                                            row_normalize(human_cm[c])),
@@ -141,12 +142,14 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
     vdef, vcorrect = study.vote_correct()
     pacc = participant_accuracy(study)
     cond = study.conditions
-    cond_masks = [study.condition_index == c for c in range(len(cond))]
+    # The stimuli of each condition, ascending: a model's figures per condition gather these few
+    # rather than masking every stimulus once per condition and model.
+    cond_rows = np.split(np.argsort(study.condition_index, kind="stable"),
+                         np.cumsum(np.bincount(study.condition_index, minlength=len(cond)))[:-1])
     people = models_vs_participants(study) if study.models else {}
     human_cm = confusion_by_condition(study, HUMANS)
     curve = robustness_curve(study, bootstrap=bootstrap, seed=seed)
     audit = label_audit(study)
-    voters = np.unique(study.vote_rater)
     # As for models: with multi-label (curated) truth, a hit counts against the label it matched.
     human_ref = np.where(maj_correct, maj, study.label_index)
 
@@ -154,7 +157,7 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
         "study_kind": None,
         "label_kind": study.label_kind,
         "counts": {"sources": len(study.source_codes[0]), "stimuli": study.n_stimuli,
-                   "participants": len(voters), "votes": len(study.vote_stim),
+                   "participants": int(np.count_nonzero(np.bincount(study.vote_rater))), "votes": len(study.vote_stim),
                    "models": len(study.models), "labelled_stimuli": int(study.has_label.sum()),
                    "voted_stimuli": int((maj >= 0).sum())},
         "humans": {
@@ -172,7 +175,7 @@ def study_report(store, bootstrap: int = 1000, seed: int = 0, label_kind: str = 
                                    "max": int(counts.sum(1).max()) if len(counts) else 0},
         },
         "conditions": curve.to_dict(orient="records"),
-        "models": {m: _model_section(study, m, maj, maj_correct, human_cm, cond, cond_masks,
+        "models": {m: _model_section(study, m, maj, maj_correct, human_cm, cond, cond_rows,
                                         people[m]) for m in study.models},
         "audit": _audit_section(audit, int(judged.sum())),
         "emotions": list(EMOTIONS),

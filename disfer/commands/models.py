@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 
+from disfer.errors import ConfigError
+from disfer.models import runtimes as R  # names only: imports no torch
+
 
 def register(sub) -> None:
     p = sub.add_parser("models", help="the FER models, whether their weights are present, and where")
@@ -17,9 +20,13 @@ def register(sub) -> None:
     _model_options(p)
     p.add_argument("--batch", type=int,
                    help="images per batch and per store write (default: the model's, larger on a GPU)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: one per core)")
+    p.add_argument("--runtime", default=R.AUTO, choices=R.RUNTIME_CHOICES,
+                   help=f"what runs the network (default auto: {R.CPU_DEFAULT_RUNTIME} on the CPU for "
+                        "mini-Xception and DeepFace, from an export cached beside the store; torch on a "
+                        "GPU and for RMN)")
     p.add_argument("--no-compile", action="store_true",
-                   help="never use torch.compile (default: mini-Xception on large CPU runs)")
+                   help="never use torch.compile (default: mini-Xception on large CPU runs on torch)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("evaluate", help="accuracy of a model on a labelled CSV or image folder "
@@ -37,6 +44,8 @@ def register(sub) -> None:
     p.add_argument("stimulus", help="stimulus id, e.g. 17-gaussian_blur-2")
     p.add_argument("--out", default="saliency", help="folder for the PNGs (default ./saliency)")
     p.add_argument("--target", help="emotion to explain (default: the model's prediction)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="Gradient SHAP samples (default 16; more give a smoother map, slower)")
     p.set_defaults(func=_saliency, read_only=True)
 
 
@@ -83,7 +92,8 @@ def _predict(args) -> int:
         print("disfer: note: rmn is a 138M-parameter network at 224x224: a few images per second "
               "on a small CPU; use --device cuda for whole studies", file=sys.stderr)
     n = predict_store(args.store, model_id, device=args.device, batch=args.batch,
-                      compile=False if args.no_compile else None, weights_path=args.weights)
+                      compile=False if args.no_compile else None, weights_path=args.weights,
+                      runtime=args.runtime)
     print(f"{model_id}: predicted {n} stimuli" if n else f"{model_id}: every stimulus already predicted")
     return 0
 
@@ -109,10 +119,13 @@ def _evaluate(args) -> int:
 
 
 def _saliency(args) -> int:
-    from disfer.models.saliency import write_saliency_pngs
+    from disfer.models.saliency import SHAP_SAMPLES, write_saliency_pngs
 
+    samples = SHAP_SAMPLES if args.samples is None else args.samples
+    if not 1 <= samples <= 10_000:
+        raise ConfigError(f"--samples {samples}: give 1 to 10,000 Gradient SHAP samples")
     for path in write_saliency_pngs(args.store, _model_id(args), args.stimulus, args.out,
                                     target=args.target, device=args.device,
-                                    weights_path=args.weights):
+                                    weights_path=args.weights, n_samples=samples):
         print(path)
     return 0

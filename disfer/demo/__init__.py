@@ -85,7 +85,7 @@ def build_demo(store: Store, seed: int = 0, progress: ProgressFn | None = None,
     `finetune`: also run a quick fine-tune of the mini-Xception (QUICK_FINETUNE); its weights go to
     the store's checkpoint folder under `<store folder>/models/`, as every variant's do.
     """
-    from disfer.finetune.checkpoints import checkpoint_folder
+    from disfer.models.store_files import checkpoint_folder
 
     started = time.monotonic()
     target = Path(os.path.realpath(store.path)) if Path(store.path).is_symlink() else Path(store.path)

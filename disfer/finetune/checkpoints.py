@@ -3,7 +3,8 @@
 Stores that share a folder share its `models/`, so a checkpoint named after its variant alone let
 one store's fine-tune overwrite another's. Each store therefore has an id (a uuid kept in
 `study_meta` under `store_id`, made the first time it is needed) and writes under
-`<store folder>/models/<store_id>/`. The file's name ends in the first 16 hex digits of its
+`<store folder>/models/<store_id>/` (`disfer.models.store_files`, torch-free, so predict finds its
+cached exports there without importing the fine-tuning code). The file's name ends in the first 16 hex digits of its
 sha256: a re-run never overwrites the file a registered variant still uses (a run killed between
 writing and registering leaves the old variant whole), and two copies of one store, which share
 an id, could only ever write identical bytes under one name.
@@ -17,36 +18,17 @@ Superseded checkpoints are kept: a copy of the store may still use them.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from disfer.models.store_files import MODELS_FOLDER, STORE_ID_KEY, checkpoint_folder, store_id
 from disfer.outfiles import safe_name, write_bytes
 from disfer.store import Store
 
-STORE_ID_KEY = "store_id"
-MODELS_FOLDER = "models"
+__all__ = ["MODELS_FOLDER", "SHA256_KEY", "STORE_ID_KEY", "Checkpoint", "checkpoint_bytes",
+           "checkpoint_folder", "store_id", "write_checkpoint"]
+
 SHA256_KEY = "weights_sha256"   # in models.config of a fine-tuned variant
-
-
-def store_id(store: Store) -> str:
-    """The store's id, made (and kept in study_meta) the first time it is asked for."""
-    with store.read() as con:
-        row = con.execute("SELECT value FROM study_meta WHERE key = ?", [STORE_ID_KEY]).fetchone()
-    if row is None:
-        def make(con) -> str:
-            # Another process may make one at the same moment: the first to commit wins for both.
-            con.execute("INSERT INTO study_meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                        [STORE_ID_KEY, uuid.uuid4().hex])
-            return con.execute("SELECT value FROM study_meta WHERE key = ?", [STORE_ID_KEY]).fetchone()[0]
-
-        row = (store.write_retrying(make),)
-    return safe_name(row[0], "store id")
-
-
-def checkpoint_folder(store: Store) -> Path:
-    """`<store folder>/models/<store_id>`: where this store's fine-tunes write their weights."""
-    return Path(store.path).parent / MODELS_FOLDER / store_id(store)
 
 
 @dataclass(frozen=True)

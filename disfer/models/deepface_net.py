@@ -54,6 +54,7 @@ class DeepFaceEmotion(FERModel):
     spec = FAMILIES["deepface"]
     labels = FER2013_ORDER
     head_module = "fc_3"
+    exportable = True
 
     def build(self) -> nn.Module:
         return _emotion_model_class()()

@@ -173,6 +173,7 @@ class MiniXception(FERModel):
     # process (segmentation fault), which would kill fine-tuning and saliency; the compiled
     # forward is as fast either way.
     channels_last = False
+    exportable = True
     cpu_batch = 2048  # images per store transaction; the compiled forward runs 128 at a time
 
     def build(self) -> nn.Module:

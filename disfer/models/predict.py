@@ -9,6 +9,7 @@ interrupted run keeps every finished batch and resumes where it stopped.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -20,18 +21,21 @@ from disfer.emotions import EMOTIONS
 from disfer.errors import StoreError
 from disfer.images import N_PIXELS, SIZE
 from disfer.models import load_model, register_model
+from disfer.models import runtimes as R
 from disfer.progress import Progress, ProgressFn
 from disfer.runs import record_run
 
-# Compiling the mini-Xception costs ~10-30 s the first time (seconds once cached); below this
-# many images eager inference finishes sooner.
-COMPILE_MIN_IMAGES = 4000
+# Compiling the mini-Xception, or exporting a network for a CPU runtime, costs ~10-30 s the first
+# time (seconds once cached); below this many images eager inference finishes sooner.
+BUILD_MIN_IMAGES = 4000
 # Batches faster than this keep the store open between them (see predict_store), but never for
 # longer than HOLD_SECONDS at a time: then the file is let go for at least YIELD_SECONDS, so another
 # process (a curator's `disfer curate set`, the dashboard) gets its turn within a second or two.
 WARM_BATCH_SECONDS = 1.0
 HOLD_SECONDS = 1.0
 YIELD_SECONDS = 0.2
+
+log = logging.getLogger(__name__)
 
 _PENDING_SQL = """
 SELECT s.stimulus_id, s.pixels FROM stimuli s
@@ -134,32 +138,59 @@ class _Holder:
             self._freed = time.monotonic()
 
 
+def start_runtime(store, model, runtime: str, n: int) -> str:
+    """Switch `model` to the runtime asked for (`runtimes.RUNTIME_CHOICES`), returning the one used.
+
+    'auto' takes the measured-fastest CPU runtime when its export is cached beside the store or
+    the run is large enough to pay for exporting, else torch; if that export cannot be made or
+    trusted, it says so and runs on torch. A runtime asked for by name is used or is an error.
+    """
+    chosen = R.choose_runtime(runtime, model)
+    if chosen == R.TORCH:
+        return chosen
+    if runtime == R.AUTO and n < BUILD_MIN_IMAGES and R.cached_export(store, model) is None:
+        return R.TORCH
+    try:
+        model.enable_runtime(chosen, R.export_folder(store))
+    except Exception as err:
+        if runtime != R.AUTO:
+            raise
+        log.warning("%s: %s unavailable (%s); running on torch", model.model_id, chosen,
+                    str(err).splitlines()[0][:200])
+        return R.TORCH
+    return chosen
+
+
 def predict_store(store, model_id: str, device: str = "auto", batch: int | None = None,
                   progress: ProgressFn | None = None, compile: bool | None = None,
-                  weights_path=None) -> int:
+                  weights_path=None, runtime: str = R.AUTO) -> int:
     """Predict every stimulus `model_id` has not seen; returns how many were predicted.
 
-    `batch`: images per forward pass and per store transaction; None picks the model's default
-    for the device (`cpu_batch` / `gpu_batch`). `compile`: None lets the model decide
-    (torch.compile for the mini-Xception on large CPU runs).
+    `batch`: images per store transaction (and per forward pass on torch); None picks the model's
+    default for the device (`cpu_batch` / `gpu_batch`). `runtime`: see `start_runtime` (on the
+    CPU 'auto' runs the small networks in `runtimes.CPU_DEFAULT_RUNTIME`). `compile`, on torch:
+    None lets the model decide (torch.compile for the mini-Xception on large CPU runs).
     """
     if batch is not None and batch < 1:
         raise ValueError("batch must be at least 1")
     started = time.perf_counter()
     model = load_model(model_id, device=device, store=store, weights_path=weights_path)
+    R.choose_runtime(runtime, model)  # an impossible runtime is refused before any work
     batch = batch or model.default_batch()
     fingerprint = model.fingerprint
     ids, faces = pending_stimuli(store, model_id, fingerprint)
     if not ids:
         return 0
     model.load()  # load (and check) the weights before any write
-    if compile is None:
-        compile = model.device.type == "cpu" and len(ids) >= COMPILE_MIN_IMAGES
-    compile_seconds = 0.0
+    tick = time.perf_counter()
+    runtime = start_runtime(store, model, runtime, len(ids))
+    if runtime != R.TORCH:
+        compile = False
+    elif compile is None:
+        compile = model.device.type == "cpu" and len(ids) >= BUILD_MIN_IMAGES
     if compile:
-        tick = time.perf_counter()
         compile = model.enable_compile()
-        compile_seconds = time.perf_counter() - tick
+    setup_seconds = time.perf_counter() - tick  # compiling, or loading (or exporting) the runtime's graph
     with Progress(len(ids), desc=f"predict {model_id}", callback=progress, unit="img") as bar, \
             contextlib.ExitStack() as stack:
         # On a GPU one writer thread stores batch i while batch i + 1 is computed (torch and
@@ -190,7 +221,7 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
     with store.write() as con:
         record_run(con, "predict",
                    {"model_id": model_id, "device": str(model.device), "batch": batch,
-                    "compiled": bool(compile), "fingerprint": fingerprint},
-                   {"n": len(ids), "seconds": round(seconds, 3), "compile_seconds": round(compile_seconds, 3),
+                    "runtime": runtime, "compiled": bool(compile), "fingerprint": fingerprint},
+                   {"n": len(ids), "seconds": round(seconds, 3), "setup_seconds": round(setup_seconds, 3),
                     "images_per_s": round(len(ids) / max(seconds, 1e-9), 1)})
     return len(ids)

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 # torch is imported inside the functions that compute maps: the Saliency page imports this module
 # to draw its first elements, and torch takes seconds to import on a fresh server.
 
+METHODS = {"gradcam": "Grad-CAM", "gradient_shap": "Gradient SHAP"}  # column name -> what users read
+# Gradient SHAP's samples: 16 is the fast default (0.1 s for the mini-Xception on one CPU core);
+# more samples give a smoother map of the same shape (the test against captum uses 2,000).
+SHAP_SAMPLES = 16
+SHAP_SAMPLE_CHOICES = (8, 16, 32, 64, 128)
+
 
 def _target_index(model: FERModel, x: torch.Tensor, target: str | int | None) -> int:
     import torch
@@ -54,12 +60,12 @@ def gradcam(model: FERModel, face: np.ndarray, target: str | int | None = None) 
 
     net = model.network
     x = _face_tensor(model, face)
-    index = _target_index(model, x, target)
     layer = model.target_layer()
     seen: dict[str, torch.Tensor] = {}
     handle = layer.register_forward_hook(lambda mod, inp, out: seen.__setitem__("a", out))
     try:
         with torch.enable_grad():
+            index = _target_index(model, x, target)
             logits = model.logits_to_canonical(net(model.prepare(x, exact=False)))
             activation = seen["a"]
             (grad,) = torch.autograd.grad(logits[0, index], activation)
@@ -73,7 +79,7 @@ def gradcam(model: FERModel, face: np.ndarray, target: str | int | None = None) 
 
 
 def gradient_shap(model: FERModel, face: np.ndarray, target: str | int | None = None,
-                  n_samples: int = 32, stdev: float = 8.0, seed: int = 0) -> np.ndarray:
+                  n_samples: int = SHAP_SAMPLES, stdev: float = 8.0, seed: int = 0) -> np.ndarray:
     """Gradient SHAP attributions of `target` to the 48x48 input pixels (signed, in logit units).
 
     As captum's GradientShap: each of `n_samples` samples draws a baseline (a black face or a
@@ -123,26 +129,42 @@ def explanation_sentence(model_id: str, stimulus_id: str, proba: np.ndarray, tar
     return said + f"the maps explain {explained} ({proba[EMOTION_INDEX[explained]]:.0%}), not its answer."
 
 
-def maps_table(face: np.ndarray, cam: np.ndarray, shap: np.ndarray) -> pd.DataFrame:
-    """The face and its two maps, one row per pixel: row, column (0..47, row 0 at the top), grey
-    (0..255), gradcam (0..1) and gradient_shap (signed, logit units), row by row."""
-    rows, cols = np.indices((SIZE, SIZE))
-    arrays = {"grey": face, "gradcam": cam, "gradient_shap": shap}
-    for name, a in arrays.items():
+def _present(cam: np.ndarray | None, shap: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The maps computed, by column name, in METHODS order (a map not asked for is None)."""
+    maps = {name: a for name, a in zip(METHODS, (cam, shap), strict=True) if a is not None}
+    for name, a in maps.items():
         if np.shape(a) != (SIZE, SIZE):
             raise ValueError(f"{name} has shape {np.shape(a)}, not ({SIZE}, {SIZE})")
+    return maps
+
+
+def maps_table(face: np.ndarray, cam: np.ndarray | None, shap: np.ndarray | None) -> pd.DataFrame:
+    """The face and its maps, one row per pixel: row, column (0..47, row 0 at the top), grey
+    (0..255), gradcam (0..1) and gradient_shap (signed, logit units), row by row; a map that was
+    not computed (None) has no column."""
+    rows, cols = np.indices((SIZE, SIZE))
+    if np.shape(face) != (SIZE, SIZE):
+        raise ValueError(f"grey has shape {np.shape(face)}, not ({SIZE}, {SIZE})")
+    maps = _present(cam, shap)
     return pd.DataFrame({"row": rows.ravel(), "column": cols.ravel(),
                          "grey": np.asarray(face, np.uint8).ravel(),
-                         "gradcam": np.asarray(cam, np.float32).ravel(),
-                         "gradient_shap": np.asarray(shap, np.float32).ravel()})
+                         **{name: np.asarray(a, np.float32).ravel() for name, a in maps.items()}})
 
 
-def maps_npy(cam: np.ndarray, shap: np.ndarray) -> bytes:
-    """The two maps as one .npy file: float32 (2, 48, 48), [0] Grad-CAM and [1] Gradient SHAP.
-    Written without pickle, so `np.load(f)` (allow_pickle=False, its default) reads it."""
+def maps_npy(cam: np.ndarray | None, shap: np.ndarray | None) -> bytes:
+    """The maps computed as one .npy file: float32 (k, 48, 48), Grad-CAM first when present,
+    then Gradient SHAP (`maps_npy_layout` says it in words). Written without pickle, so
+    `np.load(f)` (allow_pickle=False, its default) reads it."""
     out = io.BytesIO()
-    np.save(out, np.stack([np.asarray(cam, np.float32), np.asarray(shap, np.float32)]), allow_pickle=False)
+    np.save(out, np.stack([np.asarray(a, np.float32) for a in _present(cam, shap).values()]),
+            allow_pickle=False)
     return out.getvalue()
+
+
+def maps_npy_layout(cam: np.ndarray | None, shap: np.ndarray | None) -> str:
+    """The .npy file's layout in words, e.g. "float32 (2, 48, 48): Grad-CAM, then Gradient SHAP"."""
+    maps = _present(cam, shap)
+    return f"float32 ({len(maps)}, {SIZE}, {SIZE}): " + ", then ".join(METHODS[m] for m in maps)
 
 
 def stimulus_face(store, stimulus_id: str) -> np.ndarray:
@@ -180,21 +202,19 @@ def overlay_png(face: np.ndarray, saliency: np.ndarray, signed: bool = False, sc
 
 
 def write_saliency_pngs(store, model_id: str, stimulus_id: str, out_dir, target=None,
-                        device: str = "auto", weights_path=None) -> list:
-    """Grad-CAM and Gradient SHAP PNGs of one stimulus; returns the paths written."""
-    from pathlib import Path
-
+                        device: str = "auto", weights_path=None, n_samples: int = SHAP_SAMPLES) -> list:
+    """Grad-CAM and Gradient SHAP PNGs of one stimulus, inside `out_dir`; returns the paths
+    written (through disfer.outfiles: a temporary file replaced into place, no link followed)."""
+    from disfer import outfiles
     from disfer.models import load_model
 
     face = stimulus_face(store, stimulus_id)
     model = load_model(model_id, device=device, store=store, weights_path=weights_path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    label = target or "predicted"
+    out = outfiles.output_folder(out_dir)
+    label = outfiles.safe_name(target or "predicted", "emotion")
+    stem = f"{outfiles.safe_name(stimulus_id, 'stimulus id')}_{outfiles.safe_name(model_id, 'model id')}_{label}"
     paths = []
     for name, values, signed in (("gradcam", gradcam(model, face, target), False),
-                                 ("gradshap", gradient_shap(model, face, target), True)):
-        path = out / f"{stimulus_id}_{model_id}_{label}_{name}.png"
-        path.write_bytes(overlay_png(face, values, signed=signed))
-        paths.append(path)
+                                 ("gradshap", gradient_shap(model, face, target, n_samples=n_samples), True)):
+        paths.append(outfiles.write_bytes(out, f"{stem}_{name}.png", overlay_png(face, values, signed=signed)))
     return paths

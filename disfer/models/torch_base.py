@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from disfer.errors import ConfigError
 from disfer.images import SIZE
 from disfer.models import weights as W
 from disfer.models.base import FER2013_ORDER, ModelSpec, check_faces
+
+if TYPE_CHECKING:
+    from disfer.models.runtimes import ExportedNetwork
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -57,6 +60,9 @@ class FERModel:
     gpu_batch: ClassVar[int] = 4096                    # default batch on a GPU (memory-bound)
     # The submodule that emits the logits: what `disfer finetune --train-layers head` trains.
     head_module: ClassVar[str]
+    # Whether the inference graph is exported to run in a CPU runtime (disfer.models.runtimes);
+    # the small networks are, where the runtimes measured faster than torch.
+    exportable: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -74,6 +80,7 @@ class FERModel:
         self._network: nn.Module | None = None
         self._fast: Callable[[torch.Tensor], torch.Tensor] | None = None
         self._fast_batch = 0  # the one batch shape the compiled forward was built for
+        self._exported: ExportedNetwork | None = None  # the CPU runtime running this model, if any
         self._canonical = torch.tensor([self.labels.index(e) for e in EMOTIONS], dtype=torch.long)
 
     # -- where the weights are (the spec says) -------------------------------------------------
@@ -169,12 +176,28 @@ class FERModel:
         """
         return False
 
+    def inference_graph(self) -> nn.Module:
+        """The whole inference as one module, for export: (N, 48, 48) uint8 faces -> (N, 7)
+        probabilities in `EMOTIONS` order (what `predict_proba` computes, in torch)."""
+        return InferenceGraph(self)
+
+    def enable_runtime(self, runtime: str, folder: Path) -> None:
+        """Run inference in `runtime` (onnxruntime, openvino) from the export cached in `folder`,
+        exporting it there first where it is missing or fails its checks (disfer.models.runtimes).
+        Call it on a model whose weights are final."""
+        from disfer.models.runtimes import load_exported
+
+        self._exported = None  # the probe compares the export with this model's eager forward
+        self._exported = load_exported(self, runtime, folder, torch.get_num_threads())
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self._fast or self.network)(x)
 
     def predict_proba(self, faces: np.ndarray, batch: int = 256) -> np.ndarray:
         """(N, 7) float32 probabilities in `EMOTIONS` order; rows sum to 1; 2-D even for N = 1."""
         arr = check_faces(faces)
+        if self._exported is not None:
+            return self._exported.predict_proba(arr)
         out = np.empty((len(arr), len(EMOTIONS)), dtype=np.float32)
         self.load()  # before inference_mode, so errors are about weights, not tensors
         with torch.inference_mode():
@@ -188,3 +211,16 @@ class FERModel:
                 logits = self.logits_to_canonical(self._forward(self.preprocess(chunk)).float())
                 out[start:start + n] = torch.softmax(logits[:n], dim=1).cpu().numpy()
         return out
+
+
+class InferenceGraph(nn.Module):
+    """An adapter's inference from uint8 faces to probabilities, as one module (for export)."""
+
+    def __init__(self, model: FERModel):
+        super().__init__()
+        self.model = model
+        self.network = model.network  # registered, so the export sees the weights as parameters
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        x = self.model.prepare(faces.unsqueeze(1).float())
+        return torch.softmax(self.model.logits_to_canonical(self.network(x).float()), dim=1)
