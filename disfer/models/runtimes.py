@@ -32,7 +32,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -43,7 +43,24 @@ from disfer.models.store_files import checkpoint_folder
 from disfer.outfiles import safe_name, write_bytes
 
 if TYPE_CHECKING:
-    from disfer.models.torch_base import FERModel
+    import torch
+
+
+class FERModel(Protocol):
+    """What this module uses of a model (disfer.models.torch_base.FERModel, which imports this
+    module to run its exports: named here as a protocol so the two do not import each other)."""
+
+    model_id: str
+    family: str
+    exportable: bool
+    device: torch.device
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def inference_graph(self) -> torch.nn.Module: ...
+
+    def predict_proba(self, faces: np.ndarray, batch: int = 256) -> np.ndarray: ...
 
 log = logging.getLogger(__name__)
 
