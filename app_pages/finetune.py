@@ -68,8 +68,10 @@ with st.form("finetune"):
                                  help="uniform: each level equally often; strongest: level k with "
                                       "weight k; range: the parameter uniform between the weakest "
                                       "and the strongest level's")
-        augment = st.checkbox("Distortion augmentation (paper and curated: render the distorted half "
-                              "on the fly; external always does)")
+        # A short label (a long one is cut with "..." in a half-width column); the detail in help.
+        augment = st.checkbox("Render distortions on the fly",
+                              help="Paper and curated protocols: render the distorted half of each batch "
+                                   "on the fly instead of using the study's stimuli. External always does.")
     with st.expander("Batches"):
         batches = st.number_input("Batches per epoch", min_value=1, max_value=MAX_BATCHES,
                                   value=BATCHES_PER_EPOCH)
