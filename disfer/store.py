@@ -34,6 +34,13 @@ WRITE_SCOPES = {
     "curation": "UPDATE store_state SET change_counter = change_counter + 1",
     "marks": "",
 }
+# Every connection is opened with these settings. DuckDB 2.0, replaying the WAL of a transaction
+# that recreated a table (build --replace), looks up `get_current_timestamp` before its statically
+# linked core_functions are registered, and with auto-install on it tries to download them (and
+# fails offline: the store would not open). With auto-install off it loads the built-in copy.
+# It also holds the rule that nothing is downloaded at run time.
+CONNECT_CONFIG = {"autoinstall_known_extensions": False}
+
 _LOCK_HINT = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 # One migration pass per path and process; later opens skip straight to work.
 _migrated: set[str] = set()
@@ -72,7 +79,7 @@ class _KeepOpen:
                 return
             keeper = cls._held[key] = cls(path, idle)
         with _instance_lock:
-            keeper.con = duckdb.connect(key)  # the instance is open: this only adds a handle
+            keeper.con = duckdb.connect(key, config=CONNECT_CONFIG)  # the instance is open: this only adds a handle
         threading.Thread(target=keeper._release_when_idle, daemon=True, name="disfer-keep-open").start()
 
     @classmethod
@@ -185,7 +192,7 @@ class Store:
         while True:
             try:
                 with _instance_lock:
-                    return duckdb.connect(str(self.path), read_only=read_only)
+                    return duckdb.connect(str(self.path), read_only=read_only, config=CONNECT_CONFIG)
             except duckdb.IOException as err:
                 text = str(err)
                 if "not a valid DuckDB database file" in text:
@@ -318,7 +325,7 @@ class Store:
             if self._opens_read_only():
                 # A read-only connection cannot attach a file to write: copy through a scratch one.
                 self._check_file()
-                con = duckdb.connect(":memory:")
+                con = duckdb.connect(":memory:", config=CONNECT_CONFIG)
                 try:
                     con.execute("ATTACH ? AS source_store (READ_ONLY)", [str(self.path)])
                     _copy_database(con, "source_store", partial)

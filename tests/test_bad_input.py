@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from disfer.cli import main
+from disfer.store import CONNECT_CONFIG
 
 GOOD_PIXELS = " ".join(["128"] * 2304)
 
@@ -91,7 +92,7 @@ def _snapshot(db: Path) -> tuple[str, dict]:
     import duckdb
 
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
-    con = duckdb.connect(str(db), read_only=True)
+    con = duckdb.connect(str(db), read_only=True, config=CONNECT_CONFIG)
     try:
         tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
         rows = {t: con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall() for t in tables}

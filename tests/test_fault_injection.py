@@ -19,7 +19,7 @@ import duckdb
 import pytest
 from tests_support import write_votes_csv
 
-from disfer.store import Store
+from disfer.store import CONNECT_CONFIG, Store
 
 FRACTIONS = (0.25, 0.5, 0.7, 0.9)
 DISFER = Path(sys.executable).with_name("disfer")
@@ -29,7 +29,7 @@ BOOKKEEPING = {"runs", "store_state", "schema_migrations"}
 
 def snapshot(path: Path) -> dict[str, int]:
     """Row count of every table: enough to tell before from after for these commands."""
-    con = duckdb.connect(str(path), read_only=True)
+    con = duckdb.connect(str(path), read_only=True, config=CONNECT_CONFIG)
     try:
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
@@ -112,3 +112,31 @@ def test_kill_9_leaves_a_whole_store(command, base, tmp_path):
                 assert state["models"] in (before["models"], after["models"]), (fraction, state)
                 continue
         assert state in (before, after), f"{command} killed at {fraction:.0%} (exit {code}): {state}"
+
+
+def test_a_store_whose_wal_holds_a_rebuild_opens_offline(base, tmp_path):
+    """CI saw it: a kill just after `build --replace` committed left a WAL whose replay made DuckDB
+    try to download its own built-in functions; offline, the store would not open at all.
+
+    The rebuild commits while a second handle holds the database open (as the dashboard's store
+    does), then the process dies before any checkpoint, so the WAL must be replayed on next open.
+    """
+    db = tmp_path / "rebuilt.duckdb"
+    shutil.copyfile(base["studied"], db)
+    before = snapshot(db)
+    script = (
+        "import os, sys\n"
+        "from disfer.store import Store\n"
+        "from disfer.data.build import build_study\n"
+        f"store = Store({str(db)!r}, keep_open=60)\n"
+        "build_study(store, per_class=None, seed=3, replace=True)\n"
+        "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
+    assert Path(f"{db}.wal").stat().st_size > 0, "no WAL left: the trial proves nothing"
+    # A fresh process, as the next command would be; no network is needed to open it.
+    subprocess.run([sys.executable, "-c", f"from disfer.store import Store; Store({str(db)!r}).schema_version()"],
+                   check=True, timeout=120)
+    after = snapshot(db)
+    # The rebuild is all there: every stored face in its 10 versions, no predictions left.
+    assert after["stimuli"] == 10 * before["sources"] != before["stimuli"]
+    assert after["predictions"] == 0 < before["predictions"]

@@ -20,6 +20,7 @@ import pytest
 from test_bad_input import GOOD_PIXELS, _fer, _snapshot
 
 from disfer.cli import main
+from disfer.store import CONNECT_CONFIG
 
 DISFER = Path(sys.executable).with_name("disfer")
 OPEN = "issue 13: not fixed yet"
@@ -187,7 +188,7 @@ def _proc(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
 
 def test_info_on_a_foreign_duckdb_file_changes_nothing(tmp_path):
     path = tmp_path / "theirs.duckdb"
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config=CONNECT_CONFIG)
     con.execute("CREATE TABLE sources (id INTEGER)")
     con.close()
     before = path.read_bytes()

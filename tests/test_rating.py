@@ -15,6 +15,7 @@ from disfer.analysis import load_study, study_report
 from disfer.data import rating
 from disfer.data.rating import Arrival, Item, RatingError, RatingSettings
 from disfer.emotions import EMOTIONS
+from disfer.store import CONNECT_CONFIG
 
 ADMIN = Actor("ann@lab.org", "ann", "admin")
 PLAYLISTS = 10  # the built_study fixture: 10 playlists of 28
@@ -336,7 +337,7 @@ def test_no_playlists_means_the_study_is_not_open(store):
     with pytest.raises(RatingError, match="not open"):
         arrive(store, "early")
     assert isinstance(store.path, object)
-    with duckdb.connect(str(store.path), read_only=True) as con:
+    with duckdb.connect(str(store.path), read_only=True, config=CONNECT_CONFIG) as con:
         assert con.execute("SELECT count(*) FROM rating_sessions").fetchone()[0] == 0
 
 

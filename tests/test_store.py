@@ -8,7 +8,7 @@ import pytest
 from disfer import store as store_module
 from disfer.errors import StoreError, StoreLockedError
 from disfer.ledger import current_ground_truth, last_event_id
-from disfer.store import Store, latest_version, migrations
+from disfer.store import CONNECT_CONFIG, Store, latest_version, migrations
 
 
 def test_new_store_is_migrated_to_latest(store):
@@ -38,7 +38,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def _release_0_1_store(path: Path) -> None:
     """A store as release 0.1 wrote it (its migrations 001 and 003, verbatim), with data in it."""
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config=CONNECT_CONFIG)
     con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                 " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
     con.execute("CREATE TABLE store_state (change_counter BIGINT NOT NULL)")

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from disfer.errors import StoreError
-from disfer.store import Store
+from disfer.store import CONNECT_CONFIG, Store
 
 
 def _bytes(path) -> bytes:
@@ -20,7 +20,7 @@ def _bytes(path) -> bytes:
 @pytest.fixture()
 def foreign(tmp_path):
     path = tmp_path / "theirs.duckdb"
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config=CONNECT_CONFIG)
     con.execute("CREATE TABLE sources (id INTEGER, url TEXT)")
     con.execute("INSERT INTO sources VALUES (1, 'https://example.org')")
     con.close()
@@ -33,7 +33,7 @@ def test_a_foreign_duckdb_file_is_refused_untouched(foreign, read_only):
     with pytest.raises(StoreError, match="not a DisFER Studio store"):
         Store(foreign, read_only=read_only).schema_version()
     assert _bytes(foreign) == before
-    con = duckdb.connect(str(foreign), read_only=True)
+    con = duckdb.connect(str(foreign), read_only=True, config=CONNECT_CONFIG)
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     con.close()
     assert tables == {"sources"}
