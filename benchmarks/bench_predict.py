@@ -138,7 +138,8 @@ def bench_runtimes(args, name: str, faces: np.ndarray, tmp: Path) -> None:
     eager_batch = min(batch, args.eager_n)
     # label -> (forward, batch, faces per round, max |diff| vs eager, note)
     forwards: dict[str, tuple] = {
-        R.TORCH: (torch_forward(model), eager_batch, faces[:args.eager_n], 0.0, "(fewer faces: slow)")}
+        R.TORCH: (torch_forward(model), eager_batch, faces[:args.eager_n], 0.0,
+                  "(fewer faces: slow)" if model.device.type == "cpu" else "")}
     if model.device.type == "cpu":
         tick = time.perf_counter()
         compiled = compile_network(model.network)
