@@ -97,6 +97,7 @@ def sync(device) -> None:
 
 def timed(forward, faces: np.ndarray, batch: int, device) -> tuple[float, int]:
     """Seconds and images of `forward` over whole batches of `faces`, after one warm-up batch."""
+    batch = min(batch, len(faces))   # a batch larger than the faces would time nothing
     with torch.inference_mode():
         forward(faces[:batch])
         sync(device)
