@@ -34,6 +34,8 @@ with st.sidebar:
 shown = filter_gallery(table, labels=emotions, distortions=distortions, levels=levels, playlists=lists,
                        share=share, audit=audit)
 st.markdown(f"**{len(shown):,}** of {len(table):,} stimuli match.")
+st.caption("Under each face: its dataset label / the crowd's majority (label alone: no votes yet). "
+           "Open a face to see its 10 versions below the gallery.")
 if shown.empty:
     st.info("No stimulus matches these filters.")
     st.stop()

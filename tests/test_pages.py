@@ -359,6 +359,8 @@ def test_every_chart_on_the_figure_pages_sizes_itself(full_study):
 def test_stimuli_filters_and_opens_a_source(full_study):
     at = run_page("stimuli", full_study.path)
     assert "**140** of 140 stimuli match." in texts(at)
+    # The two words under each face are explained on the page, not only in a tooltip.
+    assert any("dataset label / the crowd's majority" in c.value for c in at.caption)
     at.sidebar.multiselect[0].set_value(["fear"]).run()
     at.sidebar.multiselect[1].set_value(["salt_pepper"]).run()
     assert "**6** of 140 stimuli match." in texts(at)  # 2 fear sources x 3 levels
