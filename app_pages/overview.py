@@ -24,15 +24,17 @@ require(facts)
 
 counts = model_counts(facts)
 in_study = facts.get("study_sources") or facts["sources"]
-cells = st.columns(6)
-cells[0].metric("Study faces", f"{in_study:,}",
-                help=f"source faces built into the study's stimuli ({facts['sources']:,} ingested)")
-for cell, (label, key) in zip(cells[1:5], [("Stimuli", "stimuli"), ("Playlists", "playlists"),
-                                          ("Participants", "participants"), ("Votes", "votes")], strict=True):
-    cell.metric(label, f"{facts[key]:,}")
-cells[5].metric("Models run", f"{counts['run']:,} of {counts['registered']:,}",
-                help=f"{counts['run']:,} models have predictions on this study; {counts['available']:,} have "
-                     f"their weights here; {counts['registered']:,} are registered (the table below)")
+# A row that wraps, each figure as wide as its text: six fixed columns cut "42,000" at 1024 pixels
+# (and would cut a FERPlus-scale "3,588,700" at any width).
+row = st.container(horizontal=True, horizontal_alignment="distribute", gap="medium")
+row.metric("Study faces", f"{in_study:,}", width="content",
+           help=f"source faces built into the study's stimuli ({facts['sources']:,} ingested)")
+for label, key in [("Stimuli", "stimuli"), ("Playlists", "playlists"), ("Participants", "participants"),
+                   ("Votes", "votes")]:
+    row.metric(label, f"{facts[key]:,}", width="content")
+row.metric("Models run", f"{counts['run']:,} of {counts['registered']:,}", width="content",
+           help=f"{counts['run']:,} models have predictions on this study; {counts['available']:,} have "
+                f"their weights here; {counts['registered']:,} are registered (the table below)")
 
 st.subheader("Study faces per emotion")
 per_emotion = emotion_counts(facts)

@@ -34,14 +34,17 @@ st.caption("Paste this into Prolific as the study URL; Prolific fills in each pa
 st.code(rating.study_link(base), language=None, wrap_lines=True)
 
 summary = rating.summary(store)
-cells = st.columns(6)
+# Counts in one row, the two rates in a row of their own: "not measured yet" needs a wide cell
+# (six to a row cut it to "not me…" at 1400 pixels).
+cells = st.columns(4)
 cells[0].metric("Complete", summary["complete"])
 cells[1].metric("In progress", summary["rating"])
 cells[2].metric("Failed checks", summary["failed"])
 cells[3].metric("Declined", summary["declined"])
-cells[4].metric("Failure rate", "not measured yet" if summary["failure_rate"] is None
+cells = st.columns(2)
+cells[0].metric("Failure rate", "not measured yet" if summary["failure_rate"] is None
                 else f"{summary['failure_rate']:.0%}", help="failed the attention checks, of those who finished")
-cells[5].metric("Time per image", "not measured yet" if summary["median_rt_ms"] is None
+cells[1].metric("Time per image", "not measured yet" if summary["median_rt_ms"] is None
                 else f"{summary['median_rt_ms'] / 1000:.1f} s", help="median, from the image shown to the answer")
 
 st.subheader("Progress per playlist")

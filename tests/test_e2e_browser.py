@@ -74,8 +74,8 @@ MEASURE_CHARTS = """() => [...document.querySelectorAll('.vega-embed')].filter(e
               return {w: Math.round(r.width), h: Math.round(r.height), titles}; })"""
 MIN_WIDTH, MIN_HEIGHT = 250, 150
 # What a narrow window must not do to a page: scroll it sideways (a figure wider than the window
-# scrolls inside its own frame instead), or squeeze pictures over each other (a gallery of fixed
-# columns did at 1024 pixels). Returns the problems found.
+# scrolls inside its own frame instead), squeeze pictures over each other (a gallery of fixed
+# columns did at 1024 pixels), or cut a metric's value short. Returns the problems found.
 MEASURE_LAYOUT = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
   const problems = [];
@@ -87,6 +87,13 @@ MEASURE_LAYOUT = """() => {
     const a = boxes[i], b = boxes[j];
     if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) {
       problems.push(`pictures ${i} and ${j} overlap`); return problems; }
+  }
+  // A figure cut to "not me…": a metric's value wider than its cell (CSS ellipsis, no tooltip).
+  for (const m of main.querySelectorAll('[data-testid="stMetricValue"]')) {
+    if (m.offsetParent === null) continue;
+    for (const e of [m, ...m.querySelectorAll('*')])
+      if (e.scrollWidth > e.clientWidth + 1) {
+        problems.push(`a metric's value is cut: "${m.innerText}"`); break; }
   }
   return problems;
 }"""
