@@ -58,16 +58,23 @@ def test_engines_agree_on_a_study(store):
     assert np.allclose(a["ds_confidence"], b["ds_confidence"], atol=1e-8)
 
 
+def _random_crowd(rng, n_tasks: int, n_workers: int, votes_per_task: int, n_labels: int,
+                  accuracy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(task, worker, label) of each vote: each task rated by `votes_per_task` distinct workers, each
+    right with its worker's `accuracy`, else a uniformly random label (which may be right too)."""
+    truth = rng.integers(0, n_labels, n_tasks)
+    task = np.repeat(np.arange(n_tasks), votes_per_task)
+    worker = np.concatenate([rng.choice(n_workers, votes_per_task, replace=False) for _ in range(n_tasks)])
+    right = rng.random(len(task)) < accuracy[worker]
+    return task, worker, np.where(right, truth[task], rng.integers(0, n_labels, len(task)))
+
+
 def test_numpy_engine_matches_crowd_kit_with_few_votes_per_worker():
     # Many workers with three or four votes each: most (worker, answer) pairs are never seen,
     # which the EM must leave out of every product and of its stopping rule.
     rng = np.random.default_rng(21)
-    n_tasks, n_workers = 120, 200
-    truth = rng.integers(0, 6, n_tasks)
-    task = np.repeat(np.arange(n_tasks), 6)
-    worker = np.concatenate([rng.choice(n_workers, 6, replace=False) for _ in range(n_tasks)])
-    right = rng.random(len(task)) < rng.uniform(0.4, 0.9, n_workers)[worker]
-    label = np.where(right, truth[task], rng.integers(0, 6, len(task)))
+    task, worker, label = _random_crowd(rng, n_tasks=120, n_workers=200, votes_per_task=6, n_labels=6,
+                                        accuracy=rng.uniform(0.4, 0.9, 200))
     ours_tasks, ours = dawid_skene(task, worker, label)
     ref_tasks, ref, _ = _crowdkit(task, worker, label, 100, 1e-5)
     assert np.array_equal(ours_tasks, ref_tasks)
@@ -79,10 +86,8 @@ def test_numbering_of_tasks_and_workers_does_not_matter():
     # same probabilities, returned in the order of the task ids.
     rng = np.random.default_rng(5)
     n_tasks, n_workers = 90, 15
-    truth = rng.integers(0, 7, n_tasks)
-    task = np.repeat(np.arange(n_tasks), 5)
-    worker = np.concatenate([rng.choice(n_workers, 5, replace=False) for _ in range(n_tasks)])
-    label = np.where(rng.random(len(task)) < 0.7, truth[task], rng.integers(0, 7, len(task)))
+    task, worker, label = _random_crowd(rng, n_tasks, n_workers, votes_per_task=5, n_labels=7,
+                                        accuracy=np.full(n_workers, 0.7))
     tasks, proba = dawid_skene(task, worker, label)
     task_ids, worker_ids = rng.permutation(1000)[:n_tasks] + 5, rng.permutation(n_workers)
     order = rng.permutation(len(task))
