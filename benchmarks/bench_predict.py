@@ -1,6 +1,7 @@
 """Inference speed: CPU runtimes side by side, DeepFace.analyze, and `disfer predict` end to end.
 
     .venv/bin/python benchmarks/bench_predict.py [--device cpu|cuda|auto] [--n 4096] [--rounds 3] [--threads 2] [--sweep]
+                                                 [--models minixception,deepface] [--no-compile]
 
 For each of the mini-Xception and the DeepFace network, in one run (this machine is too noisy for
 absolute goals; compare the ratios):
@@ -143,7 +144,7 @@ def bench_runtimes(args, name: str, faces: np.ndarray, tmp: Path) -> None:
                   "(fewer faces: slow)" if model.device.type == "cpu" else "")}
     if model.device.type == "cpu":
         tick = time.perf_counter()
-        compiled = compile_network(model.network)
+        compiled = None if args.no_compile else compile_network(model.network)
         if compiled is not None:
             # Static shapes, as predict_store runs them (the mini-Xception's own compiled batch).
             fast_batch = getattr(sys.modules[type(model).__module__], "COMPILED_BATCH", batch)
@@ -242,6 +243,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, help="default: the model's own for the device")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--models", default="minixception,deepface")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="leave torch.compile out (the slowest CPU runtime: minutes at --n 20000)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
