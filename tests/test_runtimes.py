@@ -227,3 +227,32 @@ def test_cli_predict_with_a_runtime(store, capsys, no_new_exports):
     assert capsys.readouterr().out.strip() == "minixception: predicted 6 stimuli"
     with store.read() as con:
         assert con.execute("SELECT config->>'runtime' FROM runs WHERE kind = 'predict'").fetchone()[0] == R.ONNXRUNTIME
+
+
+@pytest.mark.skipif(not R.installed(R.OPENVINO), reason="openvino is not installed")
+def test_openvino_runs_without_telemetry_or_files_outside_the_store(exports, tmp_path):
+    """Importing openvino sends a Google Analytics event and writes ~/intel/ unless told not to.
+    In a fresh interpreter with its own HOME (and no CI variables, which would silence it anyway):
+    an OpenVINO prediction leaves HOME empty and loads no telemetry."""
+    import os
+    import subprocess
+    import sys
+
+    export = tmp_path / "minixception.onnx"
+    export.write_bytes(exports["minixception"])
+    home = tmp_path / "home"
+    home.mkdir()
+    script = (
+        "import sys, numpy as np\n"
+        "from disfer.models import runtimes as R\n"
+        "net = R.ExportedNetwork(R.OPENVINO, open(sys.argv[1], 'rb').read(), 1)\n"
+        "p = net.predict_proba(np.zeros((2, 48, 48), np.uint8))\n"
+        "assert p.shape == (2, 7) and np.allclose(p.sum(axis=1), 1, atol=1e-5)\n"
+        "print(sys.modules.get('openvino_telemetry'))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    env["HOME"] = str(home)
+    done = subprocess.run([sys.executable, "-c", script, str(export)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "None"   # openvino fell back to its no-op telemetry stub
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == []

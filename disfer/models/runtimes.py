@@ -29,6 +29,7 @@ import hashlib
 import importlib.util
 import io
 import logging
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,6 +94,22 @@ GRAPH_VERSION = 1
 FINGERPRINT_KEY = "disfer_weights_fingerprint"
 INPUT_NAME, OUTPUT_NAME = "faces", "probabilities"
 ONNX_OPSET = 18
+
+
+def import_openvino():
+    """`import openvino`, without its telemetry.
+
+    Importing the package (its `tools.ovc`) sends a "general_import" event to Google Analytics
+    from a forked process, and writes a client id and a usage counter to ~/intel/, unless a consent
+    file there says no: a network call from a research server and files outside any folder the user
+    chose. Every openvino module imports `openvino_telemetry` under `except ImportError` and falls
+    back to its own no-op stub, so marking that package as absent is the off switch; nothing of
+    OpenVINO's inference uses it.
+    """
+    sys.modules.setdefault("openvino_telemetry", None)  # None: `import openvino_telemetry` fails
+    import openvino
+
+    return openvino
 
 
 def installed(runtime: str) -> bool:
@@ -197,8 +214,7 @@ class ExportedNetwork:
             self.recorded_fingerprint = session.get_modelmeta().custom_metadata_map.get(FINGERPRINT_KEY)
             self._run = lambda faces: session.run(None, {INPUT_NAME: faces})[0]
         elif runtime == OPENVINO:
-            import openvino as ov
-
+            ov = import_openvino()
             core = ov.Core()
             network = core.read_model(data, b"")
             key = ["framework", FINGERPRINT_KEY]  # where OpenVINO keeps ONNX metadata
