@@ -73,7 +73,8 @@ def running_app(db: Path, log: Path | None = None, env: dict[str, str] | None = 
         log = Path(tempfile.mkstemp(prefix="disfer_app_", suffix=".log")[1])
     port = port or free_port()
     child_env = {k: v for k, v in os.environ.items() if k not in drop_env}
-    child_env.update(DISFER_DB=str(db), PYTHONPATH=str(ROOT), **(env or {}))
+    child_env.update({"DISFER_DB": str(db), "PYTHONPATH": str(ROOT)})
+    child_env.update(env or {})  # may replace PYTHONPATH (with ROOT on it: tests_support.watch_network)
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, log_tail, running_app
 from app_server import settle as _settle
+from tests_support import network_attempts, watch_network
 
 
 def router_pages() -> dict[str, str]:
@@ -50,8 +51,15 @@ def study_copy(tmp_path_factory, request) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(study_copy):
-    with running_app(study_copy, log=study_copy.with_suffix(".log")) as url:
+def network_log(tmp_path_factory) -> tuple[dict[str, str], Path]:
+    """The app server runs under `watch_network`: the log of its attempts to reach another host."""
+    return watch_network(tmp_path_factory.mktemp("net_watch"), ROOT)
+
+
+@pytest.fixture(scope="module")
+def app_url(study_copy, network_log):
+    env, _ = network_log
+    with running_app(study_copy, log=study_copy.with_suffix(".log"), env=env) as url:
         yield url
 
 
@@ -112,7 +120,7 @@ def _check_charts(page, where: str) -> int:
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: f"{v[0]}x{v[1]}")
-def test_every_page_renders_in_chromium(app_url, study_copy, viewport):
+def test_every_page_renders_in_chromium(app_url, study_copy, viewport, network_log):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -168,6 +176,9 @@ def test_every_page_renders_in_chromium(app_url, study_copy, viewport):
     # the figure pages drew their figures (a page that draws none would pass the size checks)
     assert charts["robustness"] >= 1 and charts["overview"] >= 1
     assert charts["confusion / Error correlation and consistency (Figure 4)"] == 2
+    # The server served every page without reaching any other host (no library's telemetry).
+    attempts = network_attempts(network_log[1])
+    assert attempts == "", f"the app server tried to reach:\n{attempts}"
 
 
 def test_three_downloads_clicked_at_once_all_arrive(app_url, study_copy, tmp_path):

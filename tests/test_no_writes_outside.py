@@ -5,8 +5,8 @@ counter to ~/intel/ and sent a Google Analytics event from a forked process, unt
 `runtimes.import_openvino` turned that off. This runs every writing command a researcher uses,
 each as its own process, with a fresh HOME, and checks that HOME is still empty, that every file
 written is under the working folder's store, model folder or the output folders named on the
-command line, and that no Python code in the process (or a child it forks) tried to reach a host:
-an audit hook records every `socket.connect` and `socket.getaddrinfo`.
+command line, and that no Python code in the process (or a child it forks) tried to reach another
+host (`tests_support.watch_network`: an audit hook on socket.connect and socket.getaddrinfo).
 """
 
 from __future__ import annotations
@@ -18,24 +18,13 @@ from pathlib import Path
 
 import pytest
 from conftest import write_fer2013_csv
+from tests_support import network_attempts, watch_network
 
 from disfer.models import runtimes as R
 from disfer.models.minixception import MiniXception
 
-# `disfer` with an audit hook that appends each attempt to reach a host to the file in $NET_LOG (the
-# hook survives fork, so a child process's attempt is written too).
-DISFER_WATCHED = """
-import os, sys
-log = os.environ["NET_LOG"]
-def hook(event, args):
-    if event in ("socket.connect", "socket.getaddrinfo"):
-        with open(log, "a") as out:
-            out.write(f"{event} {args[1] if event == 'socket.connect' else args[0]!r}\\n")
-sys.addaudithook(hook)
-from disfer.cli import main
-sys.argv[0] = "disfer"
-sys.exit(main())
-"""
+DISFER = Path(sys.executable).with_name("disfer")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.skipif(MiniXception.find_weights() is None,
@@ -48,7 +37,8 @@ def test_a_cli_session_writes_nothing_to_home_and_reaches_no_host(tmp_path):
     # No CI variables: OpenVINO's telemetry stays quiet under CI, which would hide a regression.
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
     env["HOME"] = str(home)
-    env["NET_LOG"] = str(tmp_path / "network.log")
+    watch, log = watch_network(tmp_path / "watch", ROOT)
+    env.update(watch)
     runtime = R.OPENVINO if R.installed(R.OPENVINO) else R.TORCH
     commands = [
         ["ingest", "fer2013", "fer.csv"],
@@ -60,12 +50,11 @@ def test_a_cli_session_writes_nothing_to_home_and_reaches_no_host(tmp_path):
     ]
     before = set(work.rglob("*"))
     for args in commands:
-        done = subprocess.run([sys.executable, "-c", DISFER_WATCHED, "--quiet", "--db", "study.duckdb", *args],
-                              cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run([str(DISFER), "--quiet", "--db", "study.duckdb", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, f"{args}: {done.stderr[-2000:]}"
     assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
-    attempts = Path(env["NET_LOG"]).read_text() if Path(env["NET_LOG"]).exists() else ""
-    assert attempts == "", f"network attempts:\n{attempts}"
+    assert network_attempts(log) == "", f"network attempts:\n{network_attempts(log)}"
     written = {p.relative_to(work).parts[0] for p in set(work.rglob("*")) - before}
     assert written <= {"study.duckdb", "study.duckdb.wal", "models", "exported", "maps"}, written
     assert {"study.duckdb", "exported", "maps"} <= written
