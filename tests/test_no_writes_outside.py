@@ -11,14 +11,13 @@ host (`tests_support.watch_network`: an audit hook on socket.connect and socket.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import write_fer2013_csv
-from tests_support import network_attempts, watch_network
+from tests_support import env_with_home, network_attempts, watch_network
 
 from disfer.models import runtimes as R
 from disfer.models.minixception import MiniXception
@@ -34,9 +33,7 @@ def test_a_cli_session_writes_nothing_to_home_and_reaches_no_host(tmp_path):
     home.mkdir()
     work.mkdir()
     write_fer2013_csv(work / "fer.csv", per_emotion=2)
-    # No CI variables: OpenVINO's telemetry stays quiet under CI, which would hide a regression.
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
-    env["HOME"] = str(home)
+    env = env_with_home(home)
     watch, log = watch_network(tmp_path / "watch", ROOT)
     env.update(watch)
     runtime = R.OPENVINO if R.installed(R.OPENVINO) else R.TORCH

@@ -234,9 +234,10 @@ def test_openvino_runs_without_telemetry_or_files_outside_the_store(exports, tmp
     """Importing openvino sends a Google Analytics event and writes ~/intel/ unless told not to.
     In a fresh interpreter with its own HOME (and no CI variables, which would silence it anyway):
     an OpenVINO prediction leaves HOME empty and loads no telemetry."""
-    import os
     import subprocess
     import sys
+
+    from tests_support import env_with_home
 
     export = tmp_path / "minixception.onnx"
     export.write_bytes(exports["minixception"])
@@ -249,8 +250,7 @@ def test_openvino_runs_without_telemetry_or_files_outside_the_store(exports, tmp
         "p = net.predict_proba(np.zeros((2, 48, 48), np.uint8))\n"
         "assert p.shape == (2, 7) and np.allclose(p.sum(axis=1), 1, atol=1e-5)\n"
         "print(sys.modules.get('openvino_telemetry'))\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
-    env["HOME"] = str(home)
+    env = env_with_home(home)
     done = subprocess.run([sys.executable, "-c", script, str(export)], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -25,6 +25,14 @@ def write_votes_csv(path: Path, db: Path, participants: int = 30) -> Path:
     return path
 
 
+def env_with_home(home: Path) -> dict[str, str]:
+    """This process's environment with `home` as HOME and no CI variables: OpenVINO's telemetry
+    (and maybe other libraries' habits) stays quiet under CI, which would hide a regression."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    env["HOME"] = str(home)
+    return env
+
+
 # A sitecustomize that makes a Python process record its attempts to reach another host: an audit
 # hook on socket.connect and socket.getaddrinfo (it survives fork, so a forked child's attempt is
 # recorded too), appending one line per attempt to the file in $NET_LOG. Loopback and local

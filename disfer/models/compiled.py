@@ -4,9 +4,10 @@ The mini-Xception is many small depthwise/pointwise convolutions; eager PyTorch 
 time dispatching them, and Inductor's fused kernels run it several times faster. Compiling costs
 tens of seconds the first time; Inductor caches the result on disk (FX graph cache), so later runs
 start in seconds. `predict_store` puts that cache in the store's model folder (`inductor/`), not in
-Inductor's default <tmp>/torchinductor_<user>. Shapes are kept static (callers pad the last batch) so one compilation serves a
-whole run. The weights are frozen into the compiled code: compile only once they are final (a
-fresh model for inference, never one being trained). Set DISFER_COMPILE=0 to switch it off.
+Inductor's default <tmp>/torchinductor_<user>. Shapes are kept static (callers pad the last batch)
+so one compilation serves a whole run. The weights are frozen into the compiled code: compile only
+once they are final (a fresh model for inference, never one being trained). Set DISFER_COMPILE=0
+to switch it off.
 """
 
 from __future__ import annotations
